@@ -1,0 +1,96 @@
+//! busybox-style dispatch: the basename of argv[0] picks the applet, or the
+//! first argument does (`balena-extension-runtime state-dump ...`). Errors
+//! from any applet are printed here, once, and mirrored into the log.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use crate::applets::APPLETS;
+use crate::error::Result;
+
+pub struct Applet {
+    /// Names it answers to; the first is its own.
+    pub names: &'static [&'static str],
+    pub summary: &'static str,
+    pub usage: &'static str,
+    /// Runs with the arguments after the applet name; returns the exit code.
+    pub main: fn(Vec<OsString>) -> Result<i32>,
+}
+
+pub fn find(name: &str) -> Option<&'static Applet> {
+    APPLETS.iter().find(|a| a.names.contains(&name))
+}
+
+/// The applet list, as `--list` and `--help` print it.
+pub fn applet_list() -> String {
+    let mut out = String::new();
+    for a in APPLETS {
+        out += &format!("  {:<20} {}\n", a.names[0], a.summary);
+    }
+    out
+}
+
+pub fn run(args: Vec<OsString>) -> i32 {
+    let mut args = args.into_iter();
+    let argv0 = args.next().unwrap_or_default();
+    let base = Path::new(&argv0)
+        .file_name()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut rest: Vec<OsString> = args.collect();
+
+    let mut applet = find(&base);
+    // `balena-extension-runtime state-dump ...`, or any name + an applet name.
+    if let Some(first) = rest.first().and_then(|f| f.to_str()).and_then(find) {
+        if applet.is_none_or(|a| a.names[0] == "runtime") {
+            applet = Some(first);
+            rest.remove(0);
+        }
+    }
+    let Some(applet) = applet else {
+        match rest.first().and_then(|f| f.to_str()) {
+            Some("--list") => {
+                for a in APPLETS {
+                    println!("{}", a.names[0]);
+                }
+                return 0;
+            }
+            Some("--help") | Some("-h") => {
+                print!(
+                    "Usage: balena-extension-runtime APPLET [ARGS...]\n\nApplets:\n{}",
+                    applet_list()
+                );
+                return 0;
+            }
+            _ => {}
+        }
+        eprintln!("{base}: applet not found");
+        return 127;
+    };
+    if rest.len() == 1 && rest[0] == "--list" {
+        for a in APPLETS {
+            println!("{}", a.names[0]);
+        }
+        return 0;
+    }
+    if matches!(
+        rest.first().and_then(|f| f.to_str()),
+        Some("--help") | Some("-h")
+    ) {
+        print!("{}", applet.usage);
+        return 0;
+    }
+    match (applet.main)(rest) {
+        Ok(code) => code,
+        Err(err) => {
+            crate::log::error(&err.msg);
+            let prog = if applet.names.contains(&base.as_str()) {
+                base.as_str()
+            } else {
+                applet.names[0]
+            };
+            eprintln!("{prog}: {}", err.msg);
+            err.code
+        }
+    }
+}

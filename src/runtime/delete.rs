@@ -1,0 +1,136 @@
+//! `delete`: stop what is left of the container, run its delete hook (at
+//! most once; a failure is a warning, as for an OCI poststop hook) and
+//! remove its state.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{does_not_exist, Globals};
+use crate::error::{Error, Result};
+use crate::hooks::{self, Sinks};
+use crate::proc;
+use crate::state::{self, Lock, Opened, Record, Root};
+
+pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
+    state::validate_id(id)?;
+    if std::fs::symlink_metadata(&g.root).is_err() {
+        return if force {
+            Ok(())
+        } else {
+            Err(does_not_exist(id))
+        };
+    }
+    let root = Root::open(&g.root, false)?;
+    let lock = if force {
+        Lock::TryExclusive
+    } else {
+        Lock::Exclusive
+    };
+    let container = match root.open_container(id, lock)? {
+        Opened::Found(c) => c,
+        Opened::Missing if force => return Ok(()),
+        Opened::Missing => return Err(does_not_exist(id)),
+        Opened::Busy => {
+            // A start hook holds the lock for as long as it runs: stop it
+            // first, or `delete --force` would wait out its time limit.
+            if let Opened::Found(peek) = root.open_container(id, Lock::None)? {
+                if let Ok(Some(rec)) = peek.read() {
+                    stop_everything(&rec);
+                }
+            }
+            match root.open_container(id, Lock::Exclusive)? {
+                Opened::Found(c) => c,
+                _ => return Ok(()),
+            }
+        }
+    };
+    let mut rec = match container.read() {
+        Ok(Some(rec)) => rec,
+        Ok(None) => {
+            crate::log::warn(&format!(
+                "container \"{id}\": removing what an interrupted create left"
+            ));
+            return container.remove();
+        }
+        Err(e) if force => {
+            crate::log::warn(&format!(
+                "container \"{id}\": removing unreadable state: {e}"
+            ));
+            return container.remove();
+        }
+        Err(e) => return Err(e),
+    };
+    let status = rec.live_status();
+    if status == state::RUNNING && !force {
+        return Err(Error::new(format!(
+            "cannot delete container {id} that is not stopped: {status}"
+        )));
+    }
+    stop_everything(&rec);
+
+    if !rec.delete_hook_started {
+        run_delete_hook(g, &container, &mut rec)?;
+    }
+    container.remove()?;
+    crate::log::info(&format!("container \"{id}\" deleted"));
+    Ok(())
+}
+
+fn run_delete_hook(g: &Globals, container: &state::Container, rec: &mut Record) -> Result<()> {
+    let id = rec.id.clone();
+    let warn = |msg: String| {
+        crate::log::warn(&msg);
+        eprintln!("warning: {msg}");
+    };
+    let path = match hooks::find(Path::new(&rec.rootfs), hooks::DELETE) {
+        Ok(Some(path)) => path,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            warn(format!("container \"{id}\": delete hook not run: {e}"));
+            return Ok(());
+        }
+    };
+    rec.delete_hook_started = true;
+    container.write(rec)?;
+    let ctx = hooks::Context {
+        id: &id,
+        rootfs: Path::new(&rec.rootfs),
+        labels: &rec.labels,
+        mounts: &rec.mounts,
+    };
+    let sinks = Sinks {
+        stdout: None,
+        stderr: None,
+    };
+    match hooks::run(
+        hooks::DELETE,
+        &path,
+        &ctx,
+        g.hook_timeout,
+        sinks,
+        &mut |_, _| Ok(()),
+    ) {
+        Ok(done) if done.outcome.success() => {}
+        Ok(done) => warn(format!(
+            "container \"{id}\": hook delete failed ({}){}{}",
+            done.outcome.describe(g.hook_timeout),
+            if done.last_line.is_empty() { "" } else { ": " },
+            done.last_line
+        )),
+        Err(e) => warn(format!("container \"{id}\": hook delete failed: {e}")),
+    }
+    Ok(())
+}
+
+/// SIGKILLs a running start hook and the proxy, then waits (bounded) until
+/// they are really gone, so nothing of the container outlives its delete.
+fn stop_everything(rec: &Record) {
+    if rec.hook_alive() {
+        proc::signal_group(rec.hook_pid, rec.hook_start, libc::SIGKILL);
+    }
+    let _ = proc::signal(rec.pid, rec.pid_start, libc::SIGKILL, None);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while (rec.proxy_alive() || rec.hook_alive()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

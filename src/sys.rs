@@ -1,0 +1,287 @@
+//! Thin, safe wrappers over the libc calls the runtime needs. Every `unsafe`
+//! block in the crate that is not about a process (see `proc`) lives here.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::error::{Error, Result};
+
+/// A C string from a path or argument; interior NULs are refused.
+pub fn cstring(s: impl AsRef<OsStr>) -> Result<CString> {
+    let bytes = s.as_ref().as_bytes();
+    CString::new(bytes).map_err(|_| {
+        Error::new(format!(
+            "{:?} contains a NUL byte",
+            String::from_utf8_lossy(bytes)
+        ))
+    })
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Retries a call that failed with EINTR.
+pub fn retry<T: Copy + PartialOrd + Default>(mut f: impl FnMut() -> T) -> io::Result<T> {
+    loop {
+        let r = f();
+        if r >= T::default() {
+            return Ok(r);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+pub fn empty_sigset() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the zeroed set it is given.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        set
+    }
+}
+
+pub fn full_sigset() -> libc::sigset_t {
+    // SAFETY: sigfillset initialises the zeroed set it is given.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        set
+    }
+}
+
+pub fn sigset_of(signals: &[libc::c_int]) -> libc::sigset_t {
+    let mut set = empty_sigset();
+    for &s in signals {
+        // SAFETY: `set` is initialised; an invalid number only returns EINVAL.
+        unsafe { libc::sigaddset(&mut set, s) };
+    }
+    set
+}
+
+/// Replaces the calling thread's signal mask; returns the old one.
+pub fn set_sigmask(how: libc::c_int, set: &libc::sigset_t) -> libc::sigset_t {
+    let mut old = empty_sigset();
+    // SAFETY: both pointers refer to valid sigset_t values.
+    unsafe { libc::pthread_sigmask(how, set, &mut old) };
+    old
+}
+
+/// A pipe whose ends are close-on-exec.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both descriptors are open and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own, with integer arguments.
+    unsafe {
+        let flags = check(libc::fcntl(fd, libc::F_GETFL))?;
+        check(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+    }
+    Ok(())
+}
+
+/// `read(2)` into `buf`, retrying EINTR.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the buffer is valid for writes of its length.
+    retry(|| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }).map(|n| n as usize)
+}
+
+/// Writes all of `buf`, retrying EINTR and short writes.
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: the buffer is valid for reads of its length.
+        let n = retry(|| unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })? as usize;
+        buf = &buf[n..];
+    }
+    Ok(())
+}
+
+/// Takes (or, with LOCK_NB, tries to take) an flock on `fd`.
+pub fn flock(fd: RawFd, op: libc::c_int) -> io::Result<()> {
+    // SAFETY: flock takes a descriptor and flags only.
+    retry(|| unsafe { libc::flock(fd, op) }).map(|_| ())
+}
+
+/// `openat(2)` relative to a directory descriptor.
+pub fn openat(
+    dir: RawFd,
+    name: &CStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated; the mode is passed as the variadic argument.
+    let fd = retry(|| unsafe {
+        libc::openat(
+            dir,
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    })?;
+    // SAFETY: openat succeeded, so the descriptor is open and ours.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn mkdirat(dir: RawFd, name: &CStr, mode: libc::mode_t) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    check(unsafe { libc::mkdirat(dir, name.as_ptr(), mode) }).map(|_| ())
+}
+
+pub fn unlinkat(dir: RawFd, name: &CStr, flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    check(unsafe { libc::unlinkat(dir, name.as_ptr(), flags) }).map(|_| ())
+}
+
+pub fn renameat(dir: RawFd, from: &CStr, to: &CStr) -> io::Result<()> {
+    // SAFETY: both names are NUL-terminated.
+    check(unsafe { libc::renameat(dir, from.as_ptr(), dir, to.as_ptr()) }).map(|_| ())
+}
+
+/// Renames without replacing an existing `to` (EEXIST instead).
+pub fn rename_noreplace(dir: RawFd, from: &CStr, to: &CStr) -> io::Result<()> {
+    // SAFETY: both names are NUL-terminated.
+    check(unsafe { libc::renameat2(dir, from.as_ptr(), dir, to.as_ptr(), libc::RENAME_NOREPLACE) })
+        .map(|_| ())
+}
+
+pub fn fsync(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fsync takes a descriptor only.
+    retry(|| unsafe { libc::fsync(fd) }).map(|_| ())
+}
+
+pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
+    // SAFETY: `st` is written by fstat before it is read.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        check(libc::fstat(fd, &mut st))?;
+        Ok(st)
+    }
+}
+
+/// `fstatat` without following a final symlink.
+pub fn lstatat(dir: RawFd, name: &CStr) -> io::Result<libc::stat> {
+    // SAFETY: `name` is NUL-terminated; `st` is written before it is read.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        check(libc::fstatat(
+            dir,
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        ))?;
+        Ok(st)
+    }
+}
+
+/// Same file: device and inode are equal.
+pub fn same_file(a: &libc::stat, b: &libc::stat) -> bool {
+    a.st_dev == b.st_dev && a.st_ino == b.st_ino
+}
+
+pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer argument.
+    let new = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: fcntl succeeded, so the descriptor is open and ours.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Closes every descriptor from `first` up (close_range, with a loop for
+/// kernels older than 5.9).
+pub fn close_from(first: RawFd) {
+    // SAFETY: close_range only closes descriptors; no memory is involved.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0,
+        )
+    } == 0
+    {
+        return;
+    }
+    // SAFETY: getrlimit writes the struct it is given.
+    let max = unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl);
+        rl.rlim_cur.min(65_536) as RawFd
+    };
+    for fd in first..max {
+        // SAFETY: closing a descriptor number, open or not, is harmless here.
+        unsafe { libc::close(fd) };
+    }
+}
+
+pub fn getpid() -> libc::pid_t {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
+pub fn getuid() -> libc::uid_t {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// A `signalfd` for the given signals (which the caller has blocked).
+pub fn signalfd(set: &libc::sigset_t) -> io::Result<OwnedFd> {
+    // SAFETY: `set` is a valid sigset; -1 asks for a new descriptor.
+    let fd = check(unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) })?;
+    // SAFETY: signalfd succeeded, so the descriptor is open and ours.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Drains a non-blocking signalfd.
+pub fn drain_signalfd(fd: &OwnedFd) {
+    let mut buf = [0u8; std::mem::size_of::<libc::signalfd_siginfo>() * 4];
+    while matches!(read(fd.as_raw_fd(), &mut buf), Ok(n) if n > 0) {}
+}
+
+/// `poll(2)` on `fds` for at most `timeout_ms` (-1: no limit).
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> {
+    // SAFETY: the slice is valid for `fds.len()` pollfd entries.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if r < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(err);
+    }
+    Ok(r as usize)
+}
+
+/// The system's page size: the kernel's cap on mount option data.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf takes an integer name only.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}
+
+/// Clock ticks per second, to turn /proc start times into seconds.
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf takes an integer name only.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if n > 0 {
+        n as u64
+    } else {
+        100
+    }
+}
