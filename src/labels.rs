@@ -69,9 +69,11 @@ pub fn from_engine(docker_root: &Path, id: &str) -> Result<Option<BTreeMap<Strin
 pub fn validate(labels: &Labels) -> Result<()> {
     match labels.get(CLASS).map(String::as_str) {
         Some(REQUIRED_CLASS) => {}
-        Some(other) => return Err(Error::new(format!(
+        Some(other) => {
+            return Err(Error::new(format!(
             "label {CLASS} is \"{other}\", expected \"{REQUIRED_CLASS}\": not a hostapp extension"
-        ))),
+        )))
+        }
         None => {
             return Err(Error::new(format!(
                 "missing label {CLASS}={REQUIRED_CLASS}: not a hostapp extension"

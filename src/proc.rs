@@ -47,6 +47,17 @@ pub fn is_alive(pid: libc::pid_t, start: u64) -> bool {
     matches!(stat(pid), Some(s) if s.start == start && s.state != b'Z' && s.state != b'X')
 }
 
+/// True if `pid` runs with `arg` as its first argument: the proxy is
+/// `balena-extension-proxy ID`. With the start time, which has only clock
+/// tick resolution, this makes mistaking another process for it practically
+/// impossible.
+pub fn has_first_arg(pid: libc::pid_t, arg: &str) -> bool {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => cmdline.split(|&b| b == 0).nth(1) == Some(arg.as_bytes()),
+        Err(_) => false,
+    }
+}
+
 /// `siginfo_t` as the kernel lays it out for a queued signal (SI_QUEUE):
 /// signo, errno, code, then the union holding sender pid, uid and value.
 /// `sigval` holds a pointer, so the union is pointer-aligned on every target.
@@ -81,8 +92,8 @@ pub fn queued_value(info: &libc::siginfo_t) -> Option<i32> {
     (q.code == libc::SI_QUEUE).then_some(q.rt.value.sival_ptr as usize as i32)
 }
 
-/// Sends `sig` to `pid` if, and only if, it is still the process that
-/// started at `start`. With `value`, the signal is queued carrying it (the
+/// Sends `sig` to `pid` if, and only if, `is_ours()` says it is still the
+/// process we mean. With `value`, the signal is queued carrying it (the
 /// proxy exits with it). Returns false when the process is gone or the PID
 /// now belongs to someone else.
 ///
@@ -91,7 +102,7 @@ pub fn queued_value(info: &libc::siginfo_t) -> Option<i32> {
 /// between reading /proc and kill().
 pub fn signal(
     pid: libc::pid_t,
-    start: u64,
+    is_ours: &dyn Fn() -> bool,
     sig: libc::c_int,
     value: Option<i32>,
 ) -> io::Result<bool> {
@@ -109,7 +120,7 @@ pub fn signal(
             _ => None,
         }
     };
-    if !is_alive(pid, start) {
+    if !is_ours() {
         return Ok(false);
     }
     let ret = match (&pidfd, value) {

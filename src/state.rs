@@ -73,8 +73,15 @@ pub struct MountRecord {
 }
 
 impl Record {
+    /// The proxy still runs: same PID, same start time, same ID argument.
     pub fn proxy_alive(&self) -> bool {
         crate::proc::is_alive(self.pid, self.pid_start)
+            && crate::proc::has_first_arg(self.pid, &self.id)
+    }
+
+    /// Signals the proxy, unless it is gone or its PID is someone else's.
+    pub fn signal_proxy(&self, sig: libc::c_int, value: Option<i32>) -> std::io::Result<bool> {
+        crate::proc::signal(self.pid, &|| self.proxy_alive(), sig, value)
     }
 
     pub fn hook_alive(&self) -> bool {

@@ -192,10 +192,10 @@ fn build(
 }
 
 fn spawn_proxy(id: &str, stdio: [i32; 3], go: &OwnedFd, tty: bool) -> Result<libc::pid_t> {
-    let program = proxy_program();
+    let (program, argv0) = proxy_program();
     let mut spawn = Spawn::new(
         sys::cstring(&program)?,
-        vec![sys::cstring(PROXY_NAME)?, sys::cstring(id)?],
+        vec![sys::cstring(argv0)?, sys::cstring(id)?],
     );
     spawn.fds = vec![stdio[0], stdio[1], stdio[2], go.as_raw_fd()];
     spawn.new_session = true;
@@ -208,18 +208,20 @@ fn spawn_proxy(id: &str, stdio: [i32; 3], go: &OwnedFd, tty: bool) -> Result<lib
         .map_err(|e| e.context(format!("container \"{id}\": cannot start the proxy")))
 }
 
-/// `balena-extension-proxy` beside this binary when installed that way (so
-/// `ps` shows what it is), else this very binary under that name.
-fn proxy_program() -> PathBuf {
+/// What to exec, and as which argv[0]: `balena-extension-proxy` beside this
+/// binary when installed that way, else this very binary under that name.
+/// Either way `ps` shows what the process is.
+fn proxy_program() -> (PathBuf, std::ffi::OsString) {
     if let Ok(exe) = std::fs::read_link("/proc/self/exe") {
         if let Some(dir) = exe.parent() {
             let sibling = dir.join(PROXY_NAME);
             if sibling.exists() {
-                return sibling;
+                let argv0 = sibling.clone().into_os_string();
+                return (sibling, argv0);
             }
         }
     }
-    PathBuf::from("/proc/self/exe")
+    (PathBuf::from("/proc/self/exe"), PROXY_NAME.into())
 }
 
 /// Labels from the spec's annotations, or else from the engine's record

@@ -128,7 +128,7 @@ fn stop_everything(rec: &Record) {
     if rec.hook_alive() {
         proc::signal_group(rec.hook_pid, rec.hook_start, libc::SIGKILL);
     }
-    let _ = proc::signal(rec.pid, rec.pid_start, libc::SIGKILL, None);
+    let _ = rec.signal_proxy(libc::SIGKILL, None);
     let deadline = Instant::now() + Duration::from_secs(2);
     while (rec.proxy_alive() || rec.hook_alive()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));

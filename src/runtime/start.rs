@@ -8,7 +8,6 @@ use std::path::Path;
 use super::{load, open_root, Globals};
 use crate::error::{Error, Result};
 use crate::hooks::{self, Sinks};
-use crate::proc;
 use crate::state::{self, Lock};
 
 pub fn start(g: &Globals, id: &str) -> Result<()> {
@@ -83,16 +82,15 @@ pub fn start(g: &Globals, id: &str) -> Result<()> {
     rec.hook_pid = 0;
     rec.hook_start = 0;
     container.write(&rec)?;
-    let released =
-        proc::signal(rec.pid, rec.pid_start, libc::SIGUSR1, Some(code)).map_err(|e| {
-            Error::io(
-                format!(
-                    "container \"{id}\": cannot signal the proxy (pid {})",
-                    rec.pid
-                ),
-                &e,
-            )
-        })?;
+    let released = rec.signal_proxy(libc::SIGUSR1, Some(code)).map_err(|e| {
+        Error::io(
+            format!(
+                "container \"{id}\": cannot signal the proxy (pid {})",
+                rec.pid
+            ),
+            &e,
+        )
+    })?;
     if released {
         crate::log::info(&format!(
             "container \"{id}\" started and stopped with exit code {code}"

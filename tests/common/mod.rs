@@ -1,0 +1,248 @@
+//! Shared helpers for the tests that drive the real binary.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The binary cargo built for this test run.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_balena-extension-runtime"))
+}
+
+/// A temporary directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "ber-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A directory holding the binary under every applet name, as `make build`
+/// installs it (a copy, with relative symlinks beside it).
+pub fn install(dir: &Path) -> PathBuf {
+    let bin = dir.join("balena-extension-runtime");
+    fs::copy(binary(), &bin).unwrap();
+    for name in ["balena-extension-proxy", "extension-inspect", "state-dump"] {
+        std::os::unix::fs::symlink("balena-extension-runtime", dir.join(name)).unwrap();
+    }
+    bin
+}
+
+/// Runs `program args` with no stdin and returns its output.
+pub fn run(program: &Path, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes an executable script.
+pub fn write_script(path: &Path, body: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, body).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// An OCI bundle: `config.json` plus `rootfs/`, with the given annotations
+/// (as a JSON object body, e.g. `"io.balena.image.class":"overlay"`).
+pub fn bundle(dir: &Path, annotations: &str) -> PathBuf {
+    let b = dir.join("bundle");
+    fs::create_dir_all(b.join("rootfs")).unwrap();
+    fs::write(
+        b.join("config.json"),
+        format!(
+            "{{\"ociVersion\":\"1.0.2-dev\",\"root\":{{\"path\":\"rootfs\"}},\"annotations\":{{{annotations}}},\
+             \"mounts\":[{{\"destination\":\"/data\",\"source\":\"/var/data\",\"type\":\"bind\"}}]}}"
+        ),
+    )
+    .unwrap();
+    b
+}
+
+pub const OVERLAY: &str = "\"io.balena.image.class\":\"overlay\"";
+
+/// Makes this test process a child subreaper, as containerd's shim is:
+/// proxies orphaned by `create` become our children, so tests can reap them
+/// and read their exit status.
+pub fn become_subreaper() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// The runtime with a private state root and log, like containerd runs it.
+pub struct Runtime {
+    pub bin: PathBuf,
+    pub root: PathBuf,
+    pub log: PathBuf,
+    pub extra: Vec<String>,
+}
+
+impl Runtime {
+    pub fn new(dir: &Path) -> Runtime {
+        become_subreaper();
+        Runtime {
+            bin: binary(),
+            root: dir.join("state"),
+            log: dir.join("log.json"),
+            extra: Vec::new(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--root").arg(&self.root);
+        c.arg("--log").arg(&self.log).args(["--log-format", "json"]);
+        c.args(&self.extra).args(args).stdin(Stdio::null());
+        c
+    }
+
+    /// Any command but create: output read through pipes, which must reach
+    /// EOF when the runtime exits.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// `create`, with the container's stdout and stderr going to files (the
+    /// proxy keeps them, so they would never reach EOF as pipes). Returns
+    /// the exit status and what create and its hook wrote there.
+    pub fn create(&self, bundle: &Path, id: &str, extra: &[&str]) -> Created {
+        let out_path = self.root.with_file_name(format!("{id}.stdout"));
+        let err_path = self.root.with_file_name(format!("{id}.stderr"));
+        let pid_file = self.root.with_file_name(format!("{id}.pid"));
+        let mut args = vec![
+            "create",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(id);
+        let status = self
+            .command(&args)
+            .stdout(fs::File::create(&out_path).unwrap())
+            .stderr(fs::File::create(&err_path).unwrap())
+            .status()
+            .unwrap();
+        Created {
+            ok: status.success(),
+            code: status.code().unwrap_or(-1),
+            stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+            stderr: fs::read_to_string(&err_path).unwrap_or_default(),
+            pid: fs::read_to_string(&pid_file)
+                .ok()
+                .map(|s| s.parse().expect("pid file holds bare digits")),
+            stdout_path: out_path,
+        }
+    }
+
+    pub fn state_json(&self, id: &str) -> String {
+        let o = self.run(&["state", id]);
+        assert!(o.status.success(), "state {id}: {}", stderr(&o));
+        stdout(&o)
+    }
+
+    /// The container's status as `state` reports it.
+    pub fn status(&self, id: &str) -> String {
+        field(&self.state_json(id), "status")
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+pub struct Created {
+    pub ok: bool,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub pid: Option<i32>,
+    pub stdout_path: PathBuf,
+}
+
+/// A top-level string or number field of a JSON document, as text.
+pub fn field(json: &str, name: &str) -> String {
+    use miniserde::json::{Object, Value};
+    let obj: Object =
+        miniserde::json::from_str(json).unwrap_or_else(|_| panic!("not a JSON object: {json}"));
+    match obj.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Waits for our child `pid` (a proxy orphaned to us) and returns how it
+/// ended, as the shim would see it: exit code, or 128 + signal.
+pub fn reap(pid: i32) -> i32 {
+    let mut status = 0;
+    // SAFETY: waitpid on a specific child with a valid out-pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid, "pid {pid} is not our child");
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    }
+}
+
+/// True while `pid` runs (not a zombie).
+pub fn running(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            let state = s[s.rfind(')').unwrap() + 2..].chars().next().unwrap();
+            state != 'Z' && state != 'X'
+        }
+        Err(_) => false,
+    }
+}
+
+/// Polls `cond` for at most `secs` seconds (a bound against hangs, not a
+/// timing goal).
+pub fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    cond()
+}
