@@ -4,6 +4,7 @@
 //! collects them into [`applets::APPLETS`].
 
 pub mod dispatch;
+pub mod dump;
 pub mod error;
 pub mod hooks;
 pub mod json;
