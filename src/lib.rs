@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod dump;
 pub mod error;
 pub mod hooks;
+pub mod inspect;
 pub mod json;
 pub mod labels;
 pub mod log;

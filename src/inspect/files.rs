@@ -1,0 +1,392 @@
+//! Reading an extension's files and the host's: symlinks resolved inside a
+//! (possibly fake) host root, a stack of overlay layers seen as one tree,
+//! and what a hook needs to be executed.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::{self, File, Metadata};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+/// Symlinks followed while resolving one path, as the kernel allows.
+const MAX_HOPS: usize = 40;
+
+/// Looks up the absolute path `abs` on the host filesystem mounted at
+/// `host`, following symlinks (absolute ones relative to `host`, not to
+/// the real root). The last component is followed only with `follow_last`.
+/// Returns where it really is and its `lstat`, or None if it does not
+/// exist.
+pub fn host_lookup(host: &Path, abs: &str, follow_last: bool) -> Option<(PathBuf, Metadata)> {
+    let mut todo: Vec<OsString> = Vec::new();
+    push_components(&mut todo, Path::new(abs));
+    let mut cur: Vec<OsString> = Vec::new();
+    let mut hops = 0;
+    let mut last: Option<Metadata> = None;
+    while let Some(name) = todo.pop() {
+        if name == ".." {
+            cur.pop();
+            last = None;
+            continue;
+        }
+        let mut path = host.to_path_buf();
+        path.extend(&cur);
+        path.push(&name);
+        let meta = fs::symlink_metadata(&path).ok()?;
+        if meta.file_type().is_symlink() && (follow_last || !todo.is_empty()) {
+            hops += 1;
+            if hops > MAX_HOPS {
+                return None;
+            }
+            let target = fs::read_link(&path).ok()?;
+            if target.is_absolute() {
+                cur.clear();
+            }
+            push_components(&mut todo, &target);
+            last = None;
+            continue;
+        }
+        cur.push(name);
+        last = Some(meta);
+    }
+    let meta = match last {
+        Some(m) => m,
+        None => fs::symlink_metadata(host.join(cur.iter().collect::<PathBuf>())).ok()?,
+    };
+    let mut path = host.to_path_buf();
+    path.extend(&cur);
+    Some((path, meta))
+}
+
+/// Pushes the normal components of `p` so that they pop in order ("." is
+/// dropped, ".." kept).
+fn push_components(todo: &mut Vec<OsString>, p: &Path) {
+    let parts: Vec<OsString> = p
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect();
+    todo.extend(parts.into_iter().rev());
+}
+
+/// An overlayfs whiteout: a character device 0:0 deleting a lower file.
+pub fn is_whiteout(m: &Metadata) -> bool {
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+/// An overlayfs opaque directory hides everything below it.
+fn is_opaque(dir: &Path) -> bool {
+    let Ok(path) = crate::sys::cstring(dir) else {
+        return false;
+    };
+    for name in [c"trusted.overlay.opaque", c"user.overlay.opaque"] {
+        let mut value = [0u8; 1];
+        // SAFETY: both strings are NUL-terminated and `value` is a live
+        // buffer of the length passed.
+        let n = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        if n == 1 && value[0] == b'y' {
+            return true;
+        }
+    }
+    false
+}
+
+/// What one entry of the extension's tree is.
+pub struct Entry<'a> {
+    /// Absolute path as the host would see it: `/etc/os-release`.
+    pub path: &'a str,
+    pub meta: &'a Metadata,
+    pub whiteout: bool,
+}
+
+/// The extension's rootfs: one directory, or overlay layers (top first) as
+/// an engine stores an image it has not mounted.
+pub struct View {
+    pub layers: Vec<PathBuf>,
+}
+
+impl View {
+    /// `rel` (no leading `/`) in the topmost layer that has it; None if no
+    /// layer has it or a whiteout deletes it.
+    pub fn lookup(&self, rel: &str) -> Option<(PathBuf, Metadata)> {
+        for layer in &self.layers {
+            let path = layer.join(rel);
+            if let Ok(m) = fs::symlink_metadata(&path) {
+                return if is_whiteout(&m) {
+                    None
+                } else {
+                    Some((path, m))
+                };
+            }
+        }
+        None
+    }
+
+    /// Visits every entry of the merged tree, parents before children,
+    /// without following symlinks.
+    pub fn walk(&self, visit: &mut dyn FnMut(&Entry)) {
+        let top: Vec<usize> = (0..self.layers.len())
+            .filter(|&i| self.layers[i].is_dir())
+            .collect();
+        let mut stack: Vec<(String, Vec<usize>)> = vec![(String::new(), top)];
+        while let Some((dir, layers)) = stack.pop() {
+            let mut names: BTreeMap<OsString, (usize, Metadata)> = BTreeMap::new();
+            for &li in &layers {
+                let here = self.layers[li].join(dir.trim_start_matches('/'));
+                let Ok(entries) = fs::read_dir(&here) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    let name = e.file_name();
+                    if names.contains_key(&name) {
+                        continue;
+                    }
+                    if let Ok(m) = fs::symlink_metadata(e.path()) {
+                        names.insert(name, (li, m));
+                    }
+                }
+                if is_opaque(&here) {
+                    break;
+                }
+            }
+            let mut children = Vec::new();
+            for (name, (li, meta)) in names {
+                let path = format!("{dir}/{}", name.to_string_lossy());
+                let whiteout = is_whiteout(&meta);
+                visit(&Entry {
+                    path: &path,
+                    meta: &meta,
+                    whiteout,
+                });
+                if whiteout || !meta.is_dir() {
+                    continue;
+                }
+                let rel = path.trim_start_matches('/');
+                let mut below = vec![li];
+                if !is_opaque(&self.layers[li].join(rel)) {
+                    for &lj in layers.iter().filter(|&&lj| lj > li) {
+                        match fs::symlink_metadata(self.layers[lj].join(rel)) {
+                            Ok(m) if m.is_dir() => below.push(lj),
+                            Ok(_) => break,
+                            Err(_) => {}
+                        }
+                    }
+                }
+                children.push((path, below));
+            }
+            // Reversed, so entries come out in name order.
+            stack.extend(children.into_iter().rev());
+        }
+    }
+}
+
+/// How the kernel would execute a file.
+#[derive(PartialEq, Eq)]
+pub enum Exec {
+    /// `#!interpreter [argument]`.
+    Script(String, Option<String>),
+    /// An ELF program and its dynamic loader (None when static).
+    Elf(Option<String>),
+    /// Neither: execve fails with "exec format error".
+    Unknown,
+}
+
+/// Reads the shebang line or the ELF program interpreter of `path`.
+pub fn exec_kind(path: &Path) -> std::io::Result<Exec> {
+    let mut file = File::open(path)?;
+    let mut head = [0u8; 256];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    let head = &head[..n];
+    if let Some(line) = head.strip_prefix(b"#!") {
+        let line = line.split(|&b| b == b'\n').next().unwrap_or(b"");
+        let line = String::from_utf8_lossy(line);
+        let mut words = line.split([' ', '\t']).filter(|w| !w.is_empty());
+        let interp = words.next().unwrap_or("").to_string();
+        let rest: Vec<&str> = words.collect();
+        let arg = if rest.is_empty() {
+            None
+        } else {
+            Some(rest.join(" "))
+        };
+        return Ok(Exec::Script(interp, arg));
+    }
+    if head.len() >= 52 && head.starts_with(b"\x7fELF") {
+        return elf_interpreter(&mut file, head).map(Exec::Elf);
+    }
+    Ok(Exec::Unknown)
+}
+
+/// The PT_INTERP of an ELF file whose first bytes are `head`.
+fn elf_interpreter(file: &mut File, head: &[u8]) -> std::io::Result<Option<String>> {
+    let wide = head[4] == 2;
+    let big = head[5] == 2;
+    let num = |b: &[u8]| -> u64 {
+        let mut v = 0u64;
+        for i in 0..b.len() {
+            let byte = if big { b[i] } else { b[b.len() - 1 - i] };
+            v = (v << 8) | byte as u64;
+        }
+        v
+    };
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed ELF header");
+    let (phoff, phentsize, phnum) = if wide {
+        if head.len() < 64 {
+            return Err(bad());
+        }
+        (
+            num(&head[0x20..0x28]),
+            num(&head[0x36..0x38]),
+            num(&head[0x38..0x3a]),
+        )
+    } else {
+        (
+            num(&head[0x1c..0x20]),
+            num(&head[0x2a..0x2c]),
+            num(&head[0x2c..0x2e]),
+        )
+    };
+    let min_entry = if wide { 0x38 } else { 0x20 };
+    if phentsize < min_entry || phnum > 512 {
+        return Err(bad());
+    }
+    let mut ph = vec![0u8; phentsize as usize];
+    for i in 0..phnum {
+        file.seek(SeekFrom::Start(phoff + i * phentsize))?;
+        file.read_exact(&mut ph)?;
+        if num(&ph[0..4]) != 3 {
+            continue;
+        }
+        let (offset, size) = if wide {
+            (num(&ph[0x08..0x10]), num(&ph[0x20..0x28]))
+        } else {
+            (num(&ph[0x04..0x08]), num(&ph[0x10..0x14]))
+        };
+        if size == 0 || size > 4096 {
+            return Err(bad());
+        }
+        let mut name = vec![0u8; size as usize];
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(&mut name)?;
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        return Ok(Some(String::from_utf8_lossy(&name[..end]).into_owned()));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn temp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ber-inspect-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn resolves_absolute_symlinks_inside_the_host_root() {
+        let host = temp("resolve");
+        fs::create_dir_all(host.join("usr/bin")).unwrap();
+        fs::write(host.join("usr/bin/busybox"), "").unwrap();
+        symlink("/usr/bin", host.join("bin")).unwrap();
+        symlink("busybox", host.join("usr/bin/sh")).unwrap();
+        let (p, m) = host_lookup(&host, "/bin/sh", true).unwrap();
+        assert_eq!(p, host.join("usr/bin/busybox"));
+        assert!(m.is_file());
+        let (p, m) = host_lookup(&host, "/bin/sh", false).unwrap();
+        assert_eq!(p, host.join("usr/bin/sh"));
+        assert!(m.file_type().is_symlink());
+        assert!(host_lookup(&host, "/bin/bash", true).is_none());
+        symlink("/loop", host.join("loop")).unwrap();
+        assert!(host_lookup(&host, "/loop", true).is_none());
+        fs::remove_dir_all(&host).unwrap();
+    }
+
+    #[test]
+    fn merges_layers_with_whiteouts_and_upper_entries_winning() {
+        let d = temp("layers");
+        let (up, low) = (d.join("up"), d.join("low"));
+        fs::create_dir_all(up.join("etc")).unwrap();
+        fs::create_dir_all(low.join("etc")).unwrap();
+        fs::create_dir_all(low.join("gone")).unwrap();
+        fs::write(up.join("etc/a"), "upper").unwrap();
+        fs::write(low.join("etc/a"), "lower!").unwrap();
+        fs::write(low.join("etc/b"), "b").unwrap();
+        fs::write(low.join("gone/x"), "x").unwrap();
+        let wh = sys_mknod_whiteout(&up.join("gone"));
+        let view = View {
+            layers: vec![up.clone(), low.clone()],
+        };
+        let mut seen = Vec::new();
+        view.walk(&mut |e| {
+            seen.push(format!(
+                "{} {}{}",
+                e.path,
+                e.meta.len(),
+                if e.whiteout { " wh" } else { "" }
+            ))
+        });
+        let dir = fs::symlink_metadata(&up.join("etc")).unwrap().len();
+        let mut want = vec![format!("/etc {dir}"), "/etc/a 5".into(), "/etc/b 1".into()];
+        if wh {
+            want.push("/gone 0 wh".into());
+            assert!(view.lookup("gone").is_none());
+        } else {
+            let gone = fs::symlink_metadata(low.join("gone")).unwrap().len();
+            want.push(format!("/gone {gone}"));
+            want.push("/gone/x 1".into());
+        }
+        seen.sort();
+        want.sort();
+        assert_eq!(seen, want);
+        assert_eq!(
+            fs::read_to_string(view.lookup("etc/a").unwrap().0).unwrap(),
+            "upper"
+        );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Makes a whiteout if allowed (root); false otherwise.
+    fn sys_mknod_whiteout(path: &Path) -> bool {
+        let c = crate::sys::cstring(path).unwrap();
+        // SAFETY: `c` is a NUL-terminated path.
+        unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, 0) == 0 }
+    }
+
+    #[test]
+    fn reads_shebangs_and_elf_interpreters() {
+        let d = temp("exec");
+        fs::write(d.join("s"), "#!/usr/bin/env  bash -e\necho\n").unwrap();
+        assert!(
+            exec_kind(&d.join("s")).unwrap()
+                == Exec::Script("/usr/bin/env".into(), Some("bash -e".into()))
+        );
+        fs::write(d.join("t"), "echo hi\n").unwrap();
+        assert!(exec_kind(&d.join("t")).unwrap() == Exec::Unknown);
+        // The test binary itself is a dynamically linked ELF program.
+        let me = std::env::current_exe().unwrap();
+        match exec_kind(&me).unwrap() {
+            Exec::Elf(Some(loader)) => assert!(loader.contains("ld-"), "{loader}"),
+            _ => panic!("the test binary has no ELF interpreter"),
+        }
+        fs::remove_dir_all(&d).unwrap();
+    }
+}
