@@ -403,7 +403,7 @@ fn relative(msg: &str, e: &Entry) -> String {
 
 /// Fills an entry from a readable record.
 fn describe(e: &mut Entry, rec: &Record, now: i64) {
-    let proxy = Proxy::of(rec.pid, rec.pid_start);
+    let proxy = Proxy::of(rec.pid, rec.pid_start, &rec.id);
     let hook_alive = rec.hook_alive();
     e.status = real_status(&rec.status, proxy == Proxy::Alive, hook_alive).into();
     e.recorded_status = Some(rec.status.clone());
@@ -437,14 +437,17 @@ pub enum Proxy {
     /// Exited, not yet reaped by its parent (the shim).
     Zombie,
     Gone,
-    /// The PID now belongs to a process that started at another time.
+    /// The PID now belongs to another process (another start time, or not
+    /// `balena-extension-proxy ID`).
     Reused,
     /// No PID recorded.
     None,
 }
 
 impl Proxy {
-    pub fn of(pid: i32, start: u64) -> Proxy {
+    /// The proxy's identity is its PID, start time and ID argument, as in
+    /// [`Record::proxy_alive`]; this reads /proc once more to tell why not.
+    pub fn of(pid: i32, start: u64, id: &str) -> Proxy {
         if pid <= 0 {
             return Proxy::None;
         }
@@ -452,6 +455,7 @@ impl Proxy {
             None => Proxy::Gone,
             Some(s) if s.start != start => Proxy::Reused,
             Some(s) if s.state == b'Z' || s.state == b'X' => Proxy::Zombie,
+            Some(_) if !crate::proc::has_first_arg(pid, id) => Proxy::Reused,
             Some(_) => Proxy::Alive,
         }
     }
@@ -550,7 +554,7 @@ fn prune(dir: &Path, e: &mut Entry, pruned: &mut Vec<String>) {
     let dead_container = e.kind == "container"
         && e.bundle_exists == Some(false)
         && !e.hook_alive
-        && Proxy::of(e.pid.unwrap_or(0), e.pid_start.unwrap_or(0)).dead();
+        && Proxy::of(e.pid.unwrap_or(0), e.pid_start.unwrap_or(0), &e.id).dead();
     let leftover = matches!(e.kind.as_str(), "no-state" | "creating")
         && !e.locked
         && e.age_seconds.is_some_and(|a| a > PRUNE_GRACE_SECS);
@@ -722,9 +726,9 @@ fn row(e: &Entry) -> [String; 7] {
         _ => dash(),
     };
     let kernel = match (&e.kernel_version, &e.kernel_abi_id) {
-        (Some(v), Some(a)) => format!("{v} abi {a}"),
+        (Some(v), Some(a)) => format!("{v}/{a}"),
         (Some(v), None) => v.clone(),
-        (None, Some(a)) => format!("abi {a}"),
+        (None, Some(a)) => format!("-/{a}"),
         (None, None) => dash(),
     };
     let status = if e.pruned {
@@ -873,11 +877,13 @@ mod tests {
     }
 
     #[test]
-    fn our_own_process_is_alive_and_a_wrong_start_time_means_reuse() {
+    fn a_wrong_start_time_or_argument_means_the_pid_was_reused() {
         let me = sys::getpid();
         let start = crate::proc::stat(me).unwrap().start;
-        assert!(Proxy::of(me, start) == Proxy::Alive);
-        assert!(Proxy::of(me, start + 1) == Proxy::Reused);
-        assert!(Proxy::of(0, 0) == Proxy::None);
+        let arg = std::env::args().nth(1).unwrap_or_default();
+        assert!(Proxy::of(me, start, &arg) == Proxy::Alive);
+        assert!(Proxy::of(me, start + 1, &arg) == Proxy::Reused);
+        assert!(Proxy::of(me, start, "not-our-argument") == Proxy::Reused);
+        assert!(Proxy::of(0, 0, "x") == Proxy::None);
     }
 }
