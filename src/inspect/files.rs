@@ -344,7 +344,7 @@ mod tests {
                 if e.whiteout { " wh" } else { "" }
             ))
         });
-        let dir = fs::symlink_metadata(&up.join("etc")).unwrap().len();
+        let dir = fs::symlink_metadata(up.join("etc")).unwrap().len();
         let mut want = vec![format!("/etc {dir}"), "/etc/a 5".into(), "/etc/b 1".into()];
         if wh {
             want.push("/gone 0 wh".into());

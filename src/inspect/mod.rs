@@ -661,13 +661,13 @@ pub fn danger(path: &str, hides_dir: bool, own: Option<&str>) -> Option<String> 
             && pattern.starts_with(path)
             && pattern.as_bytes()[path.len()] == b'/'
         {
-            return Some(format!("{why} ({pattern}) is below it"));
+            return Some(format!("hides {why}"));
         }
     }
     if hides_dir {
         if let Some(own) = own {
             if own.starts_with(path) && own.as_bytes().get(path.len()) == Some(&b'/') {
-                return Some(format!("this runtime ({own}) is below it"));
+                return Some("hides this runtime".to_string());
             }
         }
     }
@@ -747,7 +747,7 @@ fn check_content(
             s.dangerous += 1;
             let verb = if e.whiteout { "deletes" } else { "shadows" };
             f.incompatible.push(format!(
-                "the extension {verb} {}: {}",
+                "the extension {verb} {} ({})",
                 e.path,
                 reason.as_deref().unwrap_or("")
             ));

@@ -68,35 +68,40 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// A long sha256 shown as `sha256:0123456789ab...`.
+/// A long sha256 shown as `sha256:01234567...`.
 fn short_digest(v: &str) -> String {
     let d = super::abi_digest(v);
     if d.len() > 16 && d.bytes().all(|b| b.is_ascii_hexdigit()) {
-        format!("sha256:{}...", &d[..12])
+        format!("sha256:{}...", &d[..8])
     } else {
         v.to_string()
     }
 }
 
-/// A table indented by two spaces, each row shortened to fit: `flex` is
-/// the column that gives up room.
-fn section<const N: usize>(header: &[&str; N], rows: Vec<[String; N]>, flex: usize) -> String {
+/// A table indented by two spaces and shortened to fit: the widest column
+/// gives up room until the row fits (never below its header's width).
+fn section<const N: usize>(header: &[&str; N], rows: Vec<[String; N]>) -> String {
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let others: usize = (0..N).filter(|&i| i != flex).map(|i| widths[i]).sum();
-    let room = (WIDTH - 2)
-        .saturating_sub(others + 3 * (N - 1))
-        .max(header[flex].len());
+    let room = WIDTH - 2 - 3 * (N - 1);
+    while widths.iter().sum::<usize>() > room {
+        let Some(i) = (0..N)
+            .filter(|&i| widths[i] > header[i].len().max(4))
+            .max_by_key(|&i| widths[i])
+        else {
+            break;
+        };
+        widths[i] -= 1;
+    }
     let rows: Vec<[String; N]> = rows
         .into_iter()
         .map(|mut r| {
-            r[flex] = fit(&r[flex], room);
-            for cell in r.iter_mut() {
-                *cell = fit(cell, WIDTH - 2);
+            for (cell, &w) in r.iter_mut().zip(&widths) {
+                *cell = fit(cell, w);
             }
             r
         })
@@ -104,7 +109,7 @@ fn section<const N: usize>(header: &[&str; N], rows: Vec<[String; N]>, flex: usi
     let mut out = String::new();
     for line in table(header, &rows).lines() {
         out += "  ";
-        out += &fit(line, WIDTH - 2);
+        out += line;
         out.push('\n');
     }
     out
@@ -162,7 +167,7 @@ pub fn human(r: &Report) -> String {
             ]
         })
         .collect();
-    out += &section(&["LABEL", "VALUE", "STATUS"], rows, 1);
+    out += &section(&["LABEL", "VALUE", "STATUS"], rows);
 
     out.push('\n');
     let mut rows: Vec<[String; 4]> = r
@@ -194,7 +199,7 @@ pub fn human(r: &Report) -> String {
         .into(),
         if h.nohostext { "warning" } else { OK }.into(),
     ]);
-    out += &section(&["CHECK", "EXTENSION", "HOST", "RESULT"], rows, 2);
+    out += &section(&["CHECK", "EXTENSION", "HOST", "RESULT"], rows);
 
     out.push('\n');
     let rows = r
@@ -210,7 +215,7 @@ pub fn human(r: &Report) -> String {
             [k.name.clone(), k.status.clone(), interp]
         })
         .collect();
-    out += &section(&["HOOK", "STATUS", "INTERPRETER"], rows, 2);
+    out += &section(&["HOOK", "STATUS", "INTERPRETER"], rows);
 
     out.push('\n');
     let c = &r.content;
@@ -250,7 +255,7 @@ pub fn human(r: &Report) -> String {
                 [p.path.clone(), format!("{}/{}", p.kind, p.host_kind), note]
             })
             .collect();
-        out += &section(&["PATH", "EXT/HOST", "NOTE"], rows, 0);
+        out += &section(&["PATH", "EXT/HOST", "NOTE"], rows);
         let hidden = s.count - listed.len() as u64;
         if hidden > 0 {
             out += &format!("  ... and {hidden} more (--json lists them)\n");
