@@ -853,3 +853,60 @@ fn the_report_fits_80_columns_even_with_long_values() {
     assert!(out.contains("... and 7 more"), "{out}");
     assert!(out.contains("DANGEROUS"), "{out}");
 }
+
+#[test]
+fn a_program_hook_needs_its_dynamic_loader_on_the_host() {
+    let fx = Fx::new("elf");
+    let b = fx.bundle("");
+    // Any dynamically linked program will do: this test's own binary.
+    let me = std::env::current_exe().unwrap();
+    let path = b.join("rootfs/hooks/create");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::copy(&me, &path).unwrap();
+    let loader = match balena_extension_runtime::inspect::files::exec_kind(&me).unwrap() {
+        balena_extension_runtime::inspect::files::Exec::Elf(Some(l)) => l,
+        _ => panic!("the test binary has no ELF interpreter"),
+    };
+    let (c, doc) = fx.inspect_json(&b);
+    assert_eq!(c, 1, "the fake host lacks {loader}");
+    assert_eq!(s(&hook(&doc, "create")["status"]), "no interpreter");
+    assert_eq!(s(&hook(&doc, "create")["interpreter"]), loader);
+
+    write_script(&fx.host.join(loader.trim_start_matches('/')), "");
+    let (c, doc) = fx.inspect_json(&b);
+    assert_eq!(c, 0, "{}", problems(&doc));
+    assert_eq!(s(&hook(&doc, "create")["status"]), "ok");
+}
+
+/// An overlayfs whiteout (needs root to make; false when not allowed).
+fn whiteout(path: &Path) -> bool {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `c` is a NUL-terminated path.
+    unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, 0) == 0 }
+}
+
+#[test]
+fn a_whiteout_deleting_an_essential_host_path_is_dangerous() {
+    let fx = Fx::new("whiteout");
+    let b = fx.bundle("");
+    fs::create_dir_all(fx.rootfs().join("bin")).unwrap();
+    if !whiteout(&fx.rootfs().join("bin/sh")) {
+        eprintln!("skipped: cannot make a whiteout without root");
+        return;
+    }
+    assert!(whiteout(&fx.rootfs().join("bin/nothing-here")));
+    let (c, doc) = fx.inspect_json(&b);
+    assert_eq!(c, 1);
+    assert_eq!(s(get(&doc, "content.whiteouts")), "2");
+    assert_eq!(
+        s(get(&doc, "shadows.count")),
+        "1",
+        "a whiteout of nothing hides nothing"
+    );
+    assert_eq!(s(get(&doc, "shadows.paths.0.type")), "whiteout");
+    assert!(
+        problems(&doc).contains("deletes /bin/sh (the shell)"),
+        "{}",
+        problems(&doc)
+    );
+}

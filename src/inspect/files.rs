@@ -2,7 +2,6 @@
 //! (possibly fake) host root, a stack of overlay layers seen as one tree,
 //! and what a hook needs to be executed.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
@@ -140,27 +139,28 @@ impl View {
             .collect();
         let mut stack: Vec<(String, Vec<usize>)> = vec![(String::new(), top)];
         while let Some((dir, layers)) = stack.pop() {
-            let mut names: BTreeMap<OsString, (usize, Metadata)> = BTreeMap::new();
+            // Every layer's entries, upper layers first; a name seen in an
+            // upper layer hides the same name below.
+            let mut names: Vec<(OsString, usize, Metadata)> = Vec::new();
             for &li in &layers {
                 let here = self.layers[li].join(dir.trim_start_matches('/'));
                 let Ok(entries) = fs::read_dir(&here) else {
                     continue;
                 };
                 for e in entries.flatten() {
-                    let name = e.file_name();
-                    if names.contains_key(&name) {
-                        continue;
-                    }
                     if let Ok(m) = fs::symlink_metadata(e.path()) {
-                        names.insert(name, (li, m));
+                        names.push((e.file_name(), li, m));
                     }
                 }
                 if is_opaque(&here) {
                     break;
                 }
             }
+            // Stable: among equal names the upper layer's stays first.
+            names.sort_by(|a, b| a.0.cmp(&b.0));
+            names.dedup_by(|later, first| later.0 == first.0);
             let mut children = Vec::new();
-            for (name, (li, meta)) in names {
+            for (name, li, meta) in names {
                 let path = format!("{dir}/{}", name.to_string_lossy());
                 let whiteout = is_whiteout(&meta);
                 visit(&Entry {

@@ -11,7 +11,7 @@ pub mod render;
 pub mod sha256;
 pub mod target;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -704,7 +704,13 @@ fn check_content(
     };
     // Directories the host does not have (or has as a non-directory): what
     // is below them is new and needs no lookup.
-    let mut fresh: BTreeSet<String> = BTreeSet::new();
+    // Kept sorted, for binary search.
+    let mut fresh: Vec<String> = Vec::new();
+    let mark_fresh = |fresh: &mut Vec<String>, path: &str| {
+        if let Err(i) = fresh.binary_search_by(|p| p.as_str().cmp(path)) {
+            fresh.insert(i, path.to_string());
+        }
+    };
     view.walk(&mut |e| {
         let m = e.meta;
         if e.whiteout {
@@ -723,7 +729,7 @@ fn check_content(
             return;
         }
         let parent = &e.path[..e.path.rfind('/').unwrap_or(0)];
-        let parent_fresh = fresh.contains(parent);
+        let parent_fresh = fresh.binary_search_by(|p| p.as_str().cmp(parent)).is_ok();
         let host_meta = if parent_fresh {
             None
         } else {
@@ -731,7 +737,7 @@ fn check_content(
         };
         let Some(hm) = host_meta else {
             if m.is_dir() && !e.whiteout {
-                fresh.insert(e.path.to_string());
+                mark_fresh(&mut fresh, e.path);
             }
             return;
         };
@@ -739,7 +745,7 @@ fn check_content(
             if hm.is_dir() {
                 return; // Directories merge.
             }
-            fresh.insert(e.path.to_string());
+            mark_fresh(&mut fresh, e.path);
         }
         let reason = danger(e.path, hm.is_dir(), own);
         s.count += 1;
