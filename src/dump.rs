@@ -9,7 +9,6 @@
 //! - `--prune` removes only what is provably dead, and takes each entry's
 //!   lock with a non-blocking try before it touches it.
 
-use std::collections::HashSet;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -164,15 +163,28 @@ pub fn run(o: &Options) -> Result<i32> {
     report.broken = report.entries.iter().filter(|e| e.broken).count()
         + report.roots.iter().filter(|r| r.error.is_some()).count();
 
-    if o.json {
-        println!("{}", crate::json::pretty(&crate::json::to_string(&report)));
+    let text = if o.json {
+        crate::json::pretty(&crate::json::to_string(&report)) + "\n"
     } else {
-        print!("{}", render(&report));
-    }
+        render(&report)
+    };
+    emit(&text)?;
     if let Some(i) = matched.iter().position(|m| !m) {
         return Err(Error::new(format!("no entry matches \"{}\"", o.ids[i])));
     }
     Ok(i32::from(report.broken > 0))
+}
+
+/// Writes the listing to stdout. A reader that stops early (`| head`) is
+/// not an error: the exit status still tells whether anything is broken.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::io("cannot write the listing", &e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The roots to list, each once: those given, else the default root; with
@@ -187,7 +199,7 @@ pub fn roots_to_scan(o: &Options) -> Vec<PathBuf> {
             candidates.extend(expand(pattern));
         }
     }
-    let mut seen = HashSet::new();
+    let mut seen = Vec::new();
     let mut out = Vec::new();
     for dir in candidates {
         let key = std::fs::metadata(&dir).ok().map(|m| (m.dev(), m.ino()));
@@ -195,9 +207,11 @@ pub fn roots_to_scan(o: &Options) -> Vec<PathBuf> {
         if key.is_none() && !o.roots.contains(&dir) {
             continue;
         }
-        if key.is_none_or(|k| seen.insert(k)) && !out.contains(&dir) {
-            out.push(dir);
+        if key.is_some_and(|k| seen.contains(&k)) || out.contains(&dir) {
+            continue;
         }
+        seen.extend(key);
+        out.push(dir);
     }
     out
 }
@@ -289,7 +303,9 @@ fn scan_root(dir: &Path, now: i64, rr: &mut RootReport) -> Result<Vec<Entry>> {
             let Ok(meta) = std::fs::symlink_metadata(&e.path) else {
                 continue;
             };
-            e.locked = locks.contains(&lock_key(meta.dev(), meta.ino()));
+            e.locked = locks
+                .binary_search(&lock_key(meta.dev(), meta.ino()))
+                .is_ok();
             e.temp_file = std::fs::symlink_metadata(Path::new(&e.path).join(TEMP_FILE)).is_ok();
             let dir_age = now - meta.mtime();
             if name.starts_with(CREATING_PREFIX) {
@@ -518,7 +534,7 @@ fn lock_key(dev: u64, ino: u64) -> (u64, u64, u64) {
 }
 
 /// Every file someone holds a lock on, read without taking one.
-fn held_locks() -> HashSet<(u64, u64, u64)> {
+fn held_locks() -> Vec<(u64, u64, u64)> {
     std::fs::read_to_string("/proc/locks")
         .map(|t| parse_locks(&t))
         .unwrap_or_default()
@@ -526,9 +542,9 @@ fn held_locks() -> HashSet<(u64, u64, u64)> {
 
 /// Parses `/proc/locks` lines such as
 /// `1: FLOCK  ADVISORY  WRITE 1234 fe:00:10020028 0 EOF`; waiters (`->`)
-/// hold nothing and are skipped.
-pub fn parse_locks(text: &str) -> HashSet<(u64, u64, u64)> {
-    let mut out = HashSet::new();
+/// hold nothing and are skipped. Sorted, for binary search.
+pub fn parse_locks(text: &str) -> Vec<(u64, u64, u64)> {
+    let mut out = Vec::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.get(1) == Some(&"->") {
@@ -542,10 +558,10 @@ pub fn parse_locks(text: &str) -> HashSet<(u64, u64, u64)> {
             let ino = parts.next()?.parse().ok()?;
             Some((major, minor, ino))
         })();
-        if let Some(key) = key {
-            out.insert(key);
-        }
+        out.extend(key);
     }
+    out.sort_unstable();
+    out.dedup();
     out
 }
 

@@ -806,3 +806,27 @@ fn a_thousand_entries_are_listed_quickly() {
     let o = dump(&["--root", root.to_str().unwrap()]);
     assert_eq!(stdout(&o).lines().count(), 1 + 1 + 2000);
 }
+
+#[test]
+fn a_reader_that_stops_early_does_not_crash_it() {
+    let t = TempDir::new("dump-pipe");
+    let root = t.join("root");
+    fs::create_dir(&root).unwrap();
+    for i in 0..2000 {
+        fs::create_dir(root.join(format!("leftover-{i:04}"))).unwrap();
+    }
+    let mut child = Command::new(binary())
+        .args(["state-dump", "--root", root.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(&first[..5], b"root ");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
