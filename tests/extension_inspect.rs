@@ -910,3 +910,45 @@ fn a_whiteout_deleting_an_essential_host_path_is_dangerous() {
         problems(&doc)
     );
 }
+
+/// Unmounts on drop, so a failing test leaves no mount behind.
+struct Mounted(std::ffi::CString);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        // SAFETY: a NUL-terminated path.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+#[test]
+fn a_mounted_engine_container_is_read_from_its_merged_directory() {
+    let fx = Fx::new("merged");
+    let id = "cd34".repeat(16);
+    let docker = fake_engine(fx.t.path(), &id, OVERLAY);
+    let merged = docker.join("overlay2/cafe01/merged");
+    let path = std::ffi::CString::new(merged.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: NUL-terminated strings and no data argument.
+    let r = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            path.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        eprintln!("skipped: cannot mount a tmpfs without root");
+        return;
+    }
+    let _guard = Mounted(path);
+    fs::write(merged.join("only-in-merged"), "12345").unwrap();
+    let o = fx.inspect(&["--json", "--docker-root", docker.to_str().unwrap(), &id]);
+    let doc = parse(&o);
+    assert_eq!(code(&o), 0, "{}", problems(&doc));
+    assert_eq!(arr(get(&doc, "layers")).len(), 1);
+    assert_eq!(s(get(&doc, "layers.0")), merged.to_str().unwrap());
+    assert_eq!(s(get(&doc, "content.files")), "1");
+    assert_eq!(s(get(&doc, "content.bytes")), "5");
+}
