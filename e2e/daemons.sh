@@ -12,7 +12,7 @@
 #   ns/net-bridge   another one for the second dockerd (the first one, with
 #                   "bridge": "none", deletes any docker0 it sees at startup)
 #
-# Usage: E2E_TMP=DIR daemons.sh start|stop|restart|cleanup
+# Usage: E2E_TMP=DIR daemons.sh start|stop|restart|crash-restart|cleanup
 #
 # Only processes recorded in our pid files (and verified to carry our
 # configuration path on their command line) are ever signalled; `cleanup`
@@ -60,10 +60,11 @@ wait_gone() {
     done
 }
 
+# stop_one NAME [SIGNAL]
 stop_one() {
-    local name=$1 pid
+    local name=$1 sig=${2:-TERM} pid
     pid=$(pid_of "$name") || { rm -f "$T/$name.pid"; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
+    kill -"$sig" "$pid" 2>/dev/null || true
     if ! wait_gone "$pid" 30; then
         log "$name ($pid) did not stop in 30s; sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
@@ -251,9 +252,16 @@ restart)
     stop
     start
     ;;
+crash-restart)
+    # The engines die without stopping their containers (as in a crash);
+    # containerd stops normally (its shims live on either way).
+    for name in "${DOCKERDS[@]}"; do stop_one "$name" KILL; done
+    stop_one containerd
+    start
+    ;;
 cleanup) cleanup ;;
 *)
-    echo "usage: E2E_TMP=DIR $0 start|stop|restart|cleanup" >&2
+    echo "usage: E2E_TMP=DIR $0 start|stop|restart|crash-restart|cleanup" >&2
     exit 2
     ;;
 esac

@@ -197,9 +197,8 @@ pub fn spawn(cmd: &mut Command) -> Running {
 }
 
 impl Running {
-    /// Waits up to `limit`; `None` if the command is still running then
-    /// (it is killed and its output so far is in the panic message of
-    /// [`Running::wait`]).
+    /// Waits up to `limit`; `Err` (with the output so far) if the command
+    /// was still running then, and has been killed.
     pub fn wait_for(mut self, limit: Duration) -> Result<Output, Output> {
         let deadline = self.started + limit;
         let status = loop {
@@ -218,7 +217,7 @@ impl Running {
             code: status.and_then(|s| s.code()),
             stdout: self.out.recv_timeout(grace).unwrap_or_default(),
             stderr: self.err.recv_timeout(grace).unwrap_or_default(),
-            cmdline: self.cmdline,
+            cmdline: self.cmdline.clone(),
             elapsed: self.started.elapsed(),
         };
         if status.is_some() {
@@ -233,6 +232,16 @@ impl Running {
         match self.wait_for(limit) {
             Ok(out) => out,
             Err(out) => panic!("timed out after {}s: {out}", limit.as_secs()),
+        }
+    }
+}
+
+/// A command nobody waited for (a test failed first) is killed, not leaked.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
@@ -280,16 +289,17 @@ impl Env {
         Ctr { env: self }
     }
 
-    /// Stops and starts containerd and both dockerd instances.
-    pub fn restart_daemons(&self) {
+    /// Runs `e2e/daemons.sh <action>` (start, stop, restart): only the
+    /// daemons the harness started are ever stopped.
+    pub fn daemons(&self, action: &str) {
         let out = run(
             Command::new("bash")
                 .arg(&self.daemons_script)
-                .arg("restart")
+                .arg(action)
                 .env("E2E_TMP", &self.tmp),
             Duration::from_secs(240),
         );
-        assert!(out.success(), "restarting the daemons failed: {out}");
+        assert!(out.success(), "`daemons.sh {action}` failed: {out}");
     }
 
     /// A fresh directory for one container's hook records.

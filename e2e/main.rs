@@ -569,30 +569,49 @@ fn s08_ctr_run_with_overlay_annotation_works_and_without_it_fails_naming_the_lab
     env.assert_gone(&id);
 }
 
-#[test]
-fn s09_daemon_restart_with_a_pending_extension_then_rm_force_cleans_up() {
-    let Some(env) = setup_exclusive("s09") else {
+/// Restarts the daemons while an extension is created but its start has not
+/// finished (the start hook is still waiting), then `docker rm -f` must clean
+/// it up through the runtime's persisted state.
+///
+/// (An extension whose `create` completes while the daemons are down, never
+/// reaching `start`, cannot be tested through Docker: after the restart
+/// dockerd 20.10 sends no kill or delete for a container it never saw start,
+/// so `docker rm -f` orphans the task -- with runc just the same.)
+fn restart_around_pending_extension(action: &str) {
+    let test = format!("s09-{action}");
+    let Some(env) = setup_exclusive(&test) else {
         return;
     };
     let docker = env.docker();
     let rootfs = Rootfs::recording(&env, "s09", &[("start", WAIT_FOR_GO)]);
     docker.import(&rootfs, &[OVERLAY], "e2e/s09:1");
     let out = env.out_dir("c");
-    // Created by the runtime, start hook pending: not started yet.
     let (id, run) = start_slow_extension(&env, &docker, "e2e/s09:1", &out);
     assert!(
-        env.docker_state_root().join(&id).is_dir(),
+        env.docker_state_root()
+            .join(&id)
+            .join("state.json")
+            .is_file(),
         "no runtime state at {}",
         env.docker_state_root().display()
     );
 
-    env.restart_daemons();
+    env.daemons(action);
     // The pending `docker run` lost its daemon; it only has to end.
     let _ = run.wait_for(SECS(30));
     let rm = docker.run_for(&["rm", "-f", &id], SECS(60));
-    assert!(rm.success(), "docker rm -f after a daemon restart: {rm}");
+    assert!(
+        rm.success(),
+        "docker rm -f after `daemons.sh {action}`: {rm}"
+    );
     assert!(!docker.exists(&id), "container still listed after rm -f");
     env.assert_gone(&id);
+}
+
+#[test]
+fn s09_daemon_restart_with_a_pending_extension_then_rm_force_cleans_up() {
+    restart_around_pending_extension("restart");
+    restart_around_pending_extension("crash-restart");
 }
 
 /// Kills the background child a hook left (PID in `file`) if it is still

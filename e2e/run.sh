@@ -152,5 +152,5 @@ if [ "${1:-}" = --exec ]; then
     "$@"
 else
     cd "$repo"
-    cargo test --test e2e -- --test-threads=1 "$@"
+    cargo test --locked --test e2e -- --test-threads=1 "$@"
 fi
