@@ -68,7 +68,9 @@ fn setup_with(test: &str, exclusive: bool) -> Option<Env> {
         if var("E2E_REQUIRED").as_deref() == Some("1") {
             panic!("E2E_REQUIRED=1 but the e2e daemons were not started: run `make e2e` as root");
         }
-        eprintln!("{test}: {SKIP}");
+        // Straight to fd 2: libtest captures `eprintln!` of passing tests.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "{test}: {SKIP}");
         return None;
     };
     let need = |name: &str| var(name).unwrap_or_else(|| panic!("E2E_TMP is set but {name} is not"));
@@ -95,9 +97,60 @@ fn setup_with(test: &str, exclusive: bool) -> Option<Env> {
     })
 }
 
+/// A failed test must not disturb the next: its containers (named
+/// `e2e-<test>-…`, see [`unique`]) and every process mentioning them are
+/// removed, by ID and PID, before the daemon lock is released.
+impl Drop for Env {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            return;
+        }
+        let prefix = format!("e2e-{}-", self.test);
+        let limit = Duration::from_secs(20);
+        for host in [&self.docker_host, &self.bridge_host] {
+            let mut ps = Command::new("docker");
+            ps.arg("-H").arg(host).args([
+                "ps",
+                "-a",
+                "--no-trunc",
+                "--format",
+                "{{.ID}} {{.Names}}",
+            ]);
+            let Ok(list) = spawn(&mut ps).wait_for(limit) else {
+                continue;
+            };
+            for (id, _) in list
+                .stdout
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .filter(|(_, n)| n.starts_with(&prefix))
+            {
+                kill_procs_mentioning(id);
+                let _ = spawn(
+                    Command::new("docker")
+                        .arg("-H")
+                        .arg(host)
+                        .args(["rm", "-f", id]),
+                )
+                .wait_for(limit);
+            }
+        }
+        let ctr = self.ctr();
+        let Ok(list) = spawn(ctr.cmd().args(["containers", "ls", "-q"])).wait_for(limit) else {
+            return;
+        };
+        for id in list.stdout.lines().filter(|id| id.starts_with(&prefix)) {
+            kill_procs_mentioning(id);
+            let _ = spawn(ctr.cmd().args(["tasks", "delete", "--force", id])).wait_for(limit);
+            let _ = spawn(ctr.cmd().args(["containers", "delete", id])).wait_for(limit);
+        }
+    }
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// A name unique within this run: `e2e-<test>-<n>`.
+/// A name unique within this run: `e2e-<prefix>-<pid>-<n>`; tests use their
+/// own name as prefix (see `impl Drop for Env`).
 pub fn unique(prefix: &str) -> String {
     format!(
         "e2e-{prefix}-{}-{}",
