@@ -58,6 +58,28 @@ pub fn has_first_arg(pid: libc::pid_t, arg: &str) -> bool {
     }
 }
 
+/// Every live process whose arguments after argv[0] are exactly `args`.
+/// Used only to recover when the state that named a process is lost.
+pub fn find_by_args(args: &[&str]) -> Vec<libc::pid_t> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter(|&pid| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let found: Vec<&[u8]> = cmdline
+                .split(|&b| b == 0)
+                .skip(1)
+                .filter(|a| !a.is_empty())
+                .collect();
+            found.len() == args.len() && found.iter().zip(args).all(|(a, b)| *a == b.as_bytes())
+        })
+        .collect()
+}
+
 /// `siginfo_t` as the kernel lays it out for a queued signal (SI_QUEUE):
 /// signo, errno, code, then the union holding sender pid, uid and value.
 /// `sigval` holds a pointer, so the union is pointer-aligned on every target.

@@ -172,7 +172,7 @@ fn build(
     // the state names the proxy, the pipe closes empty and the proxy exits,
     // so no proxy ever runs that no state points to.
     let (go_r, go_w) = sys::pipe().map_err(|e| Error::io("cannot create a pipe", &e))?;
-    let pid = spawn_proxy(id, stdio, &go_r, pty.is_some())?;
+    let pid = spawn_proxy(id, &g.root, stdio, &go_r, pty.is_some())?;
     *proxy = Some(pid);
     drop(go_r);
     record.pid = pid;
@@ -191,12 +191,18 @@ fn build(
     Ok(())
 }
 
-fn spawn_proxy(id: &str, stdio: [i32; 3], go: &OwnedFd, tty: bool) -> Result<libc::pid_t> {
+/// The proxy runs as `balena-extension-proxy ID ROOT`: `ps` shows which
+/// container it stands for, and a lost state can still find it.
+fn spawn_proxy(
+    id: &str,
+    root: &Path,
+    stdio: [i32; 3],
+    go: &OwnedFd,
+    tty: bool,
+) -> Result<libc::pid_t> {
     let (program, argv0) = proxy_program();
-    let mut spawn = Spawn::new(
-        sys::cstring(&program)?,
-        vec![sys::cstring(argv0)?, sys::cstring(id)?],
-    );
+    let argv = vec![sys::cstring(argv0)?, sys::cstring(id)?, sys::cstring(root)?];
+    let mut spawn = Spawn::new(sys::cstring(&program)?, argv);
     spawn.fds = vec![stdio[0], stdio[1], stdio[2], go.as_raw_fd()];
     spawn.new_session = true;
     spawn.controlling_tty = tty;

@@ -50,12 +50,14 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
             crate::log::warn(&format!(
                 "container \"{id}\": removing what an interrupted create left"
             ));
+            kill_lost_proxies(id, &g.root);
             return container.remove();
         }
         Err(e) if force => {
             crate::log::warn(&format!(
                 "container \"{id}\": removing unreadable state: {e}"
             ));
+            kill_lost_proxies(id, &g.root);
             return container.remove();
         }
         Err(e) => return Err(e),
@@ -120,6 +122,16 @@ fn run_delete_hook(g: &Globals, container: &state::Container, rec: &mut Record) 
         Err(e) => warn(format!("container \"{id}\": hook delete failed: {e}")),
     }
     Ok(())
+}
+
+/// Without a readable state, the proxy is found by its arguments (ID and
+/// state root), which no other container shares.
+fn kill_lost_proxies(id: &str, root: &Path) {
+    let Some(root) = root.to_str() else { return };
+    for pid in proc::find_by_args(&[id, root]) {
+        // SAFETY: kill takes plain values; the process was just identified.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
 }
 
 /// SIGKILLs a running start hook and the proxy, then waits (bounded) until

@@ -141,9 +141,14 @@ impl Runtime {
     /// proxy keeps them, so they would never reach EOF as pipes). Returns
     /// the exit status and what create and its hook wrote there.
     pub fn create(&self, bundle: &Path, id: &str, extra: &[&str]) -> Created {
-        let out_path = self.root.with_file_name(format!("{id}.stdout"));
-        let err_path = self.root.with_file_name(format!("{id}.stderr"));
-        let pid_file = self.root.with_file_name(format!("{id}.pid"));
+        let tag: String = id
+            .chars()
+            .take(40)
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let out_path = self.root.with_file_name(format!("{tag}.stdout"));
+        let err_path = self.root.with_file_name(format!("{tag}.stderr"));
+        let pid_file = self.root.with_file_name(format!("{tag}.pid"));
         let mut args = vec![
             "create",
             "--bundle",
