@@ -798,7 +798,49 @@ pub fn kill_procs_mentioning(needle: &str) {
     for p in procs_mentioning(needle) {
         // SAFETY: plain kill(2) of a PID we just found mentioning our ID.
         unsafe { libc::kill(p.pid, libc::SIGKILL) };
+        if let Some(socket) = shim_socket(&p.cmdline) {
+            wait_until(Duration::from_secs(5), || {
+                !Path::new(&format!("/proc/{}", p.pid)).exists()
+            });
+            let _ = fs::remove_file(socket);
+        }
     }
+}
+
+/// The socket a containerd 1.6 shim listens on, from its command line
+/// (`… -namespace NS -id ID -address ADDR`): it lives outside the harness
+/// directory, in /run/containerd/s/sha256(ADDR/NS/ID), and a killed shim
+/// leaves it behind.
+fn shim_socket(cmdline: &str) -> Option<PathBuf> {
+    if !cmdline.contains("containerd-shim") {
+        return None;
+    }
+    let words: Vec<&str> = cmdline.split(' ').collect();
+    let flag = |f: &str| {
+        words
+            .iter()
+            .position(|w| *w == f)
+            .and_then(|i| words.get(i + 1).copied())
+    };
+    let key = format!(
+        "{}/{}/{}",
+        flag("-address")?,
+        flag("-namespace")?,
+        flag("-id")?
+    );
+    let mut sum = Command::new("sha256sum");
+    sum.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = sum.spawn().ok()?;
+    {
+        use std::io::Write;
+        child.stdin.take()?.write_all(key.as_bytes()).ok()?;
+    }
+    let out = child.wait_with_output().ok()?;
+    let hex = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()?
+        .to_string();
+    Some(PathBuf::from("/run/containerd/s").join(hex))
 }
 
 /// Asserts that within `limit` no process mentions `id` any more (the shim
