@@ -25,7 +25,7 @@ if [ "$(id -u)" != 0 ]; then
     echo "e2e: must run as root (it starts containerd and dockerd)" >&2
     exit 1
 fi
-for tool in containerd containerd-shim-runc-v2 ctr dockerd docker nsenter unshare; do
+for tool in containerd containerd-shim-runc-v2 ctr dockerd docker nsenter unshare ip sha256sum tar; do
     command -v "$tool" >/dev/null || {
         echo "e2e: $tool not found; install containerd, docker.io and runc (see .ci/run)" >&2
         exit 1
@@ -54,8 +54,8 @@ finish() {
     if [ $rc != 0 ]; then
         for log in "$T"/*.log; do
             [ -f "$log" ] || continue
-            echo "----- last lines of $(basename "$log") -----" >&2
-            tail -n 40 "$log" >&2
+            echo "----- last lines of $(basename "$log") (routine info left out) -----" >&2
+            grep -vE 'level=info msg="(\[core\]|loading plugin|skip loading)' "$log" | tail -n 40 >&2
         done
     fi
     bash "$repo/e2e/daemons.sh" cleanup || rc=1
