@@ -67,7 +67,82 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     run(args).map(|()| 0).map_err(|e| e.with_code(1))
 }
 
+/// A parsed command line: what to print, or what to run.
+pub enum Parsed {
+    /// Text for stdout (help, version), then this outcome.
+    Print(String, Result<()>),
+    Run(Invocation),
+}
+
+pub struct Invocation {
+    pub globals: Globals,
+    /// `--log FILE`, its format (true: JSON) and level.
+    pub log: Option<(String, bool, Level)>,
+    /// Its errors are reported once the log is open.
+    pub command: Result<Command>,
+}
+
+pub enum Command {
+    Create(create::CreateOpts),
+    Start(String),
+    State(String),
+    Kill(String, libc::c_int),
+    Delete(String, bool),
+    Ps(String, bool),
+    List(bool),
+    Features,
+    /// Help text for stdout.
+    Print(String),
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Create(_) => "create",
+            Command::Start(_) => "start",
+            Command::State(_) => "state",
+            Command::Kill(..) => "kill",
+            Command::Delete(..) => "delete",
+            Command::Ps(..) => "ps",
+            Command::List(_) => "list",
+            Command::Features => "features",
+            Command::Print(_) => "help",
+        }
+    }
+}
+
 fn run(args: Vec<OsString>) -> Result<()> {
+    let inv = match parse(args)? {
+        Parsed::Print(text, outcome) => {
+            print!("{text}");
+            return outcome;
+        }
+        Parsed::Run(inv) => inv,
+    };
+    if let Some((path, json, level)) = &inv.log {
+        log::init(path, *json, *level)?;
+    }
+    let g = &inv.globals;
+    let command = inv.command?;
+    log::debug(&format!("command {}", command.name()));
+    match command {
+        Command::Print(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        Command::Create(o) => create::create(g, &o),
+        Command::Start(id) => start::start(g, &id),
+        Command::State(id) => query::state(g, &id),
+        Command::Kill(id, sig) => kill::kill(g, &id, sig),
+        Command::Delete(id, force) => delete::delete(g, &id, force),
+        Command::Ps(id, json) => query::ps(g, &id, json),
+        Command::List(json) => query::list(g, json),
+        Command::Features => query::features(),
+    }
+}
+
+/// Parses the command line without acting on it (no file is touched).
+pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let mut p = lexopt::Parser::from_args(args);
     let mut g = Globals {
         root: state::default_root(),
@@ -100,32 +175,30 @@ fn run(args: Vec<OsString>) -> Result<()> {
                 p.value()?;
             }
             Some(Long("version")) | Some(Short('v')) => {
-                println!(
-                    "balena-extension-runtime version {}\ncommit: {}\nspec: {}",
+                let text = format!(
+                    "balena-extension-runtime version {}\ncommit: {}\nspec: {}\n",
                     crate::VERSION,
                     crate::COMMIT,
                     query::OCI_VERSION
                 );
-                return Ok(());
+                return Ok(Parsed::Print(text, Ok(())));
             }
-            Some(Long("help")) | Some(Short('h')) => {
-                print!("{USAGE}");
-                return Ok(());
-            }
+            Some(Long("help")) | Some(Short('h')) => return Ok(Parsed::Print(USAGE.to_string(), Ok(()))),
             Some(Value(cmd)) => break cmd.string()?,
             Some(arg) => return Err(arg.unexpected().into()),
-            None => {
-                print!("{USAGE}");
-                return Err(Error::usage("no command given"));
-            }
+            None => return Ok(Parsed::Print(USAGE.to_string(), Err(Error::usage("no command given")))),
         }
     };
-    if let Some(path) = &log_file {
-        log::init(path, log_json, level)?;
-    }
-    log::debug(&format!("command {command}"));
+    Ok(Parsed::Run(Invocation {
+        globals: g,
+        log: log_file.map(|f| (f, log_json, level)),
+        command: parse_command(&mut p, &command),
+    }))
+}
 
-    match command.as_str() {
+/// A command's own options and arguments.
+fn parse_command(p: &mut lexopt::Parser, command: &str) -> Result<Command> {
+    Ok(match command {
         "create" => {
             let mut o = create::CreateOpts {
                 id: String::new(),
@@ -143,28 +216,28 @@ fn run(args: Vec<OsString>) -> Result<()> {
                     Long("preserve-fds") => {
                         p.value()?;
                     }
-                    Long("help") | Short('h') => return help("create [--bundle|-b DIR] [--pid-file FILE] [--console-socket SOCK] [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID"),
+                    Long("help") | Short('h') => return Ok(Command::Print(help("create [--bundle|-b DIR] [--pid-file FILE] [--console-socket SOCK] [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID"))),
                     Value(v) if id.is_none() => id = Some(v.string()?),
                     _ => return Err(arg.unexpected().into()),
                 }
             }
             o.id = require_id(id, "create")?;
-            create::create(&g, &o)
+            Command::Create(o)
         }
-        "start" => match only_id(&mut p, "start ID")? {
-            Some(id) => start::start(&g, &id),
-            None => Ok(()),
+        "start" => match only_id(p, "start ID")? {
+            Ok(id) => Command::Start(id),
+            Err(help) => help,
         },
-        "state" => match only_id(&mut p, "state ID")? {
-            Some(id) => query::state(&g, &id),
-            None => Ok(()),
+        "state" => match only_id(p, "state ID")? {
+            Ok(id) => Command::State(id),
+            Err(help) => help,
         },
         "kill" => {
             let mut values = Vec::new();
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("all") | Short('a') => {}
-                    Long("help") | Short('h') => return help("kill [--all|-a] ID [SIGNAL]"),
+                    Long("help") | Short('h') => return Ok(Command::Print(help("kill [--all|-a] ID [SIGNAL]"))),
                     Value(v) if values.len() < 2 => values.push(v.string()?),
                     _ => return Err(arg.unexpected().into()),
                 }
@@ -174,7 +247,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
                 Some(s) => signals::parse(s)?,
                 None => libc::SIGTERM,
             };
-            kill::kill(&g, &id, sig)
+            Command::Kill(id, sig)
         }
         "delete" => {
             let mut force = false;
@@ -182,12 +255,12 @@ fn run(args: Vec<OsString>) -> Result<()> {
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("force") | Short('f') => force = true,
-                    Long("help") | Short('h') => return help("delete [--force|-f] ID"),
+                    Long("help") | Short('h') => return Ok(Command::Print(help("delete [--force|-f] ID"))),
                     Value(v) if id.is_none() => id = Some(v.string()?),
                     _ => return Err(arg.unexpected().into()),
                 }
             }
-            delete::delete(&g, &require_id(id, "delete")?, force)
+            Command::Delete(require_id(id, "delete")?, force)
         }
         "ps" => {
             let mut json = false;
@@ -195,12 +268,12 @@ fn run(args: Vec<OsString>) -> Result<()> {
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("format") | Short('f') => json = parse_format(&p.value()?.string()?)?,
-                    Long("help") | Short('h') => return help("ps [--format table|json] ID"),
+                    Long("help") | Short('h') => return Ok(Command::Print(help("ps [--format table|json] ID"))),
                     Value(v) if id.is_none() => id = Some(v.string()?),
                     _ => return Err(arg.unexpected().into()),
                 }
             }
-            query::ps(&g, &require_id(id, "ps")?, json)
+            Command::Ps(require_id(id, "ps")?, json)
         }
         "list" => {
             let mut json = false;
@@ -208,55 +281,51 @@ fn run(args: Vec<OsString>) -> Result<()> {
                 match arg {
                     Long("format") | Short('f') => json = parse_format(&p.value()?.string()?)?,
                     Long("quiet") | Short('q') => {}
-                    Long("help") | Short('h') => return help("list [--format table|json]"),
+                    Long("help") | Short('h') => return Ok(Command::Print(help("list [--format table|json]"))),
                     _ => return Err(arg.unexpected().into()),
                 }
             }
-            query::list(&g, json)
+            Command::List(json)
         }
         "features" => {
             if let Some(arg) = p.next()? {
                 if matches!(arg, Long("help") | Short('h')) {
-                    return help("features");
+                    return Ok(Command::Print(help("features")));
                 }
                 return Err(arg.unexpected().into());
             }
-            query::features()
+            Command::Features
         }
-        "help" => {
-            print!("{USAGE}");
-            Ok(())
+        "help" => Command::Print(USAGE.to_string()),
+        other if UNSUPPORTED.contains(&other) => {
+            return Err(Error::new(format!(
+                "\"{other}\" is not supported: a hostapp extension runs hooks, not a process"
+            )))
         }
-        other if UNSUPPORTED.contains(&other) => Err(Error::new(format!(
-            "\"{other}\" is not supported: a hostapp extension runs hooks, not a process"
-        ))),
-        other => Err(Error::usage(format!("unknown command \"{other}\" (see --help)"))),
-    }
+        other => return Err(Error::usage(format!("unknown command \"{other}\" (see --help)"))),
+    })
 }
 
-fn help(usage: &str) -> Result<()> {
-    println!("Usage: balena-extension-runtime [GLOBAL OPTIONS] {usage}");
-    Ok(())
+fn help(usage: &str) -> String {
+    format!("Usage: balena-extension-runtime [GLOBAL OPTIONS] {usage}\n")
 }
 
 fn require_id(id: Option<String>, command: &str) -> Result<String> {
     id.ok_or_else(|| Error::usage(format!("{command}: missing container id")))
 }
 
-/// For commands whose only argument is the ID; None when help was asked for.
-fn only_id(p: &mut lexopt::Parser, usage: &str) -> Result<Option<String>> {
+/// For commands whose only argument is the ID; the help text when that was
+/// asked for.
+fn only_id(p: &mut lexopt::Parser, usage: &str) -> Result<std::result::Result<String, Command>> {
     let mut id = None;
     while let Some(arg) = p.next()? {
         match arg {
-            Long("help") | Short('h') => {
-                help(usage)?;
-                return Ok(None);
-            }
+            Long("help") | Short('h') => return Ok(Err(Command::Print(help(usage)))),
             Value(v) if id.is_none() => id = Some(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
     }
-    require_id(id, usage.split(' ').next().unwrap_or(usage)).map(Some)
+    require_id(id, usage.split(' ').next().unwrap_or(usage)).map(Ok)
 }
 
 fn parse_format(v: &str) -> Result<bool> {
