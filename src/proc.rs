@@ -209,6 +209,18 @@ pub fn signal_group(pid: libc::pid_t, start: u64, sig: libc::c_int) -> bool {
     }
 }
 
+/// fork(2): None in the child, the child's PID in the parent. Only for
+/// this single-threaded program, where the child may go on running Rust.
+pub fn fork() -> io::Result<Option<libc::pid_t>> {
+    // SAFETY: the process is single-threaded, so the child inherits a
+    // consistent heap and no lock held by another thread.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(pid)),
+    }
+}
+
 /// How a child ended, as a shell (and Docker) reports it: its exit code,
 /// or 128 + the signal that killed it.
 pub fn exit_code(status: libc::c_int) -> i32 {

@@ -33,6 +33,22 @@ pub struct Root {
 pub struct Mount {
     pub destination: String,
     pub source: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub options: Option<Vec<String>>,
+}
+
+impl Mount {
+    /// A bind mount: a host path made visible in the container, which is
+    /// what a volume is. (proc, sysfs, tmpfs and the like are not.)
+    pub fn is_bind(&self) -> bool {
+        self.kind.as_deref() == Some("bind")
+            || self
+                .options
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind")
+    }
 }
 
 /// Reads `<bundle>/config.json`.

@@ -226,6 +226,43 @@ pub fn close_from(first: RawFd) {
     }
 }
 
+/// For a child that outlives the command that forked it: a session of its
+/// own (signals to the caller's group miss it), stdio on /dev/null, and
+/// every inherited descriptor closed. Descriptors this program opened are
+/// all close-on-exec; ones without the flag came from the caller (the shim
+/// reads our stdout and stderr to EOF, so holding them would hang it).
+pub fn detach_from_caller() {
+    // SAFETY: setsid, open, dup2 and close take plain values and a
+    // NUL-terminated path; nothing else refers to descriptors 0..=2.
+    unsafe {
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null >= 0 {
+            for fd in 0..=2 {
+                libc::dup2(null, fd);
+            }
+            libc::close(null);
+        }
+    }
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds.into_iter().filter(|&fd| fd > 2) {
+        // SAFETY: F_GETFD and close take plain values; an fd that is not
+        // open (read_dir's own, already closed) just fails.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
 pub fn getpid() -> libc::pid_t {
     // SAFETY: getpid cannot fail.
     unsafe { libc::getpid() }

@@ -691,3 +691,98 @@ fn console_socket_receives_a_terminal_and_create_returns() {
     assert!(n > 0 && String::from_utf8_lossy(&out[..n as usize]).contains("on the terminal"));
     rt.run(&["delete", "tty1"]);
 }
+
+#[test]
+fn start_returns_while_a_slow_hook_runs_and_kill_stops_it() {
+    // containerd's shim and the engine lock the container while `start`
+    // runs: a start that waited for its hook would block `docker rm -f`.
+    let t = TempDir::new("slowstart");
+    let rt = Runtime::new(t.path());
+    let b = bundle(t.path(), OVERLAY);
+    let marker = t.join("hook-pid");
+    write_script(
+        &b.join("rootfs/hooks/start"),
+        &format!("#!/bin/sh\necho $$ > {}\nsleep 30\n", marker.display()),
+    );
+    let c = rt.create(&b, "slow1", &[]);
+    let proxy = c.pid.unwrap();
+    let o = rt.run(&["start", "slow1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(marker.exists(), "start returned only once the hook ran");
+    assert_eq!(rt.status("slow1"), "running");
+    let hook: i32 = fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    assert!(running(hook));
+    let o = rt.run(&["ps", "--format", "json", "slow1"]);
+    assert_eq!(stdout(&o), format!("[{proxy},{hook}]\n"));
+
+    let o = rt.run(&["delete", "slow1"]);
+    assert!(
+        stderr(&o).contains("cannot delete container slow1 that is not stopped: running"),
+        "{}",
+        stderr(&o)
+    );
+
+    assert!(rt.run(&["kill", "slow1", "KILL"]).status.success());
+    assert_eq!(reap(proxy), 128 + libc::SIGKILL);
+    assert!(
+        eventually(10, || !running(hook)),
+        "the hook was killed with the container"
+    );
+    assert!(rt.run(&["delete", "slow1"]).status.success());
+    assert!(!rt.root.join("slow1").exists());
+}
+
+#[test]
+fn delete_force_stops_a_running_start_hook() {
+    let t = TempDir::new("forcedel");
+    let rt = Runtime::new(t.path());
+    let b = bundle(t.path(), OVERLAY);
+    let marker = t.join("hook-pid");
+    write_script(
+        &b.join("rootfs/hooks/start"),
+        &format!("#!/bin/sh\necho $$ > {}\nsleep 30\n", marker.display()),
+    );
+    let c = rt.create(&b, "fd2", &[]);
+    assert!(rt.run(&["start", "fd2"]).status.success());
+    let hook: i32 = fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    let o = rt.run(&["delete", "--force", "fd2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!running(hook));
+    assert_eq!(reap(c.pid.unwrap()), 128 + libc::SIGKILL);
+    assert!(!rt.root.join("fd2").exists());
+}
+
+#[test]
+fn only_bind_mounts_become_volume_variables() {
+    let t = TempDir::new("mounts");
+    let rt = Runtime::new(t.path());
+    let b = t.join("bundle");
+    fs::create_dir_all(b.join("rootfs")).unwrap();
+    fs::write(
+        b.join("config.json"),
+        format!(
+            "{{\"ociVersion\":\"1.0.2\",\"annotations\":{{{OVERLAY}}},\"mounts\":[\
+             {{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"}},\
+             {{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"nosuid\"]}},\
+             {{\"destination\":\"/data/my-vol\",\"source\":\"/var/lib/vol\",\"options\":[\"rbind\",\"rprivate\"]}},\
+             {{\"destination\":\"/cfg\",\"type\":\"bind\",\"source\":\"/etc/cfg\"}}]}}"
+        ),
+    )
+    .unwrap();
+    let dump = t.join("env");
+    write_script(
+        &b.join("rootfs/hooks/create"),
+        &format!(
+            "#!/bin/sh\nenv | grep ^EXTENSION_VOLUME | sort > {}\n",
+            dump.display()
+        ),
+    );
+    let c = rt.create(&b, "mnt", &[]);
+    assert!(c.ok, "{}", c.stderr);
+    assert_eq!(
+        fs::read_to_string(dump).unwrap(),
+        "EXTENSION_VOLUME_CFG=/etc/cfg\nEXTENSION_VOLUME_DATA_MY_VOL=/var/lib/vol\n"
+    );
+    rt.run(&["delete", "mnt"]);
+    reap(c.pid.unwrap());
+}

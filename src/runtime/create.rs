@@ -55,6 +55,7 @@ pub fn create(g: &Globals, o: &CreateOpts) -> Result<()> {
         .mounts
         .unwrap_or_default()
         .into_iter()
+        .filter(spec::Mount::is_bind)
         .filter_map(|m| {
             Some(MountRecord {
                 destination: m.destination,

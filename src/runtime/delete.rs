@@ -21,26 +21,28 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
         };
     }
     let root = Root::open(&g.root, false)?;
-    let lock = if force {
-        Lock::TryExclusive
-    } else {
-        Lock::Exclusive
-    };
-    let container = match root.open_container(id, lock)? {
+    let container = match root.open_container(id, Lock::TryExclusive)? {
         Opened::Found(c) => c,
         Opened::Missing if force => return Ok(()),
         Opened::Missing => return Err(does_not_exist(id)),
         Opened::Busy => {
-            // A start hook holds the lock for as long as it runs: stop it
-            // first, or `delete --force` would wait out its time limit.
+            // A start hook's runner holds the lock for as long as the hook
+            // runs: refuse at once, or with --force stop it, rather than
+            // wait out its time limit.
             if let Opened::Found(peek) = root.open_container(id, Lock::None)? {
                 if let Ok(Some(rec)) = peek.read() {
-                    stop_everything(&rec);
+                    if !force && rec.live_status() == state::RUNNING {
+                        return Err(not_stopped(id));
+                    }
+                    if force {
+                        stop_everything(&rec);
+                    }
                 }
             }
             match root.open_container(id, Lock::Exclusive)? {
                 Opened::Found(c) => c,
-                _ => return Ok(()),
+                _ if force => return Ok(()),
+                _ => return Err(does_not_exist(id)),
             }
         }
     };
@@ -64,9 +66,7 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
     };
     let status = rec.live_status();
     if status == state::RUNNING && !force {
-        return Err(Error::new(format!(
-            "cannot delete container {id} that is not stopped: {status}"
-        )));
+        return Err(not_stopped(id));
     }
     stop_everything(&rec);
 
@@ -122,6 +122,13 @@ fn run_delete_hook(g: &Globals, container: &state::Container, rec: &mut Record) 
         Err(e) => warn(format!("container \"{id}\": hook delete failed: {e}")),
     }
     Ok(())
+}
+
+/// runc's wording.
+fn not_stopped(id: &str) -> Error {
+    Error::new(format!(
+        "cannot delete container {id} that is not stopped: running"
+    ))
 }
 
 /// Without a readable state, the proxy is found by its arguments (ID and
