@@ -113,6 +113,9 @@ start_containerd() {
 start_dockerd() {
     local name=$1
     pid_of "$name" >/dev/null && return 0
+    # A dockerd that was SIGKILLed (crash-restart) leaves its own pid file,
+    # and a new one refuses to start while it exists. Ours is not running.
+    rm -f "$T/$name/dockerd.pid"
     spawn "$name" dockerd --config-file "$T/$name.json"
     wait_ready "$name" 90 timeout 10 docker -H "unix://$T/$name.sock" version
 }
