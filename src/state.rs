@@ -79,9 +79,16 @@ impl Record {
             && crate::proc::has_first_arg(self.pid, &self.id)
     }
 
-    /// Signals the proxy, unless it is gone or its PID is someone else's.
-    pub fn signal_proxy(&self, sig: libc::c_int, value: Option<i32>) -> std::io::Result<bool> {
-        crate::proc::signal(self.pid, &|| self.proxy_alive(), sig, value)
+    /// Signals the proxy, unless it is gone or its PID is someone else's
+    /// (then false).
+    pub fn signal_proxy(&self, sig: libc::c_int, value: Option<i32>) -> Result<bool> {
+        crate::proc::signal(self.pid, &|| self.proxy_alive(), sig, value).map_err(|e| {
+            let what = format!(
+                "container \"{}\": cannot signal the proxy (pid {})",
+                self.id, self.pid
+            );
+            Error::io(what, &e)
+        })
     }
 
     pub fn hook_alive(&self) -> bool {

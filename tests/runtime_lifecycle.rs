@@ -692,6 +692,16 @@ fn console_socket_receives_a_terminal_and_create_returns() {
     rt.run(&["delete", "tty1"]);
 }
 
+/// A start hook that writes its PID to the returned file, then sleeps.
+fn slow_start_hook(bundle: &Path, dir: &Path) -> std::path::PathBuf {
+    let marker = dir.join("hook-pid");
+    write_script(
+        &bundle.join("rootfs/hooks/start"),
+        &format!("#!/bin/sh\necho $$ > {}\nsleep 30\n", marker.display()),
+    );
+    marker
+}
+
 #[test]
 fn start_returns_while_a_slow_hook_runs_and_kill_stops_it() {
     // containerd's shim and the engine lock the container while `start`
@@ -699,11 +709,7 @@ fn start_returns_while_a_slow_hook_runs_and_kill_stops_it() {
     let t = TempDir::new("slowstart");
     let rt = Runtime::new(t.path());
     let b = bundle(t.path(), OVERLAY);
-    let marker = t.join("hook-pid");
-    write_script(
-        &b.join("rootfs/hooks/start"),
-        &format!("#!/bin/sh\necho $$ > {}\nsleep 30\n", marker.display()),
-    );
+    let marker = slow_start_hook(&b, t.path());
     let c = rt.create(&b, "slow1", &[]);
     let proxy = c.pid.unwrap();
     let o = rt.run(&["start", "slow1"]);
@@ -737,11 +743,7 @@ fn delete_force_stops_a_running_start_hook() {
     let t = TempDir::new("forcedel");
     let rt = Runtime::new(t.path());
     let b = bundle(t.path(), OVERLAY);
-    let marker = t.join("hook-pid");
-    write_script(
-        &b.join("rootfs/hooks/start"),
-        &format!("#!/bin/sh\necho $$ > {}\nsleep 30\n", marker.display()),
-    );
+    let marker = slow_start_hook(&b, t.path());
     let c = rt.create(&b, "fd2", &[]);
     assert!(rt.run(&["start", "fd2"]).status.success());
     let hook: i32 = fs::read_to_string(&marker).unwrap().trim().parse().unwrap();

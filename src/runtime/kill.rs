@@ -20,15 +20,7 @@ pub fn kill(g: &Globals, id: &str, sig: libc::c_int) -> Result<()> {
     if rec.hook_alive() {
         delivered |= proc::signal_group(rec.hook_pid, rec.hook_start, sig);
     }
-    delivered |= rec.signal_proxy(sig, None).map_err(|e| {
-        Error::io(
-            format!(
-                "container \"{id}\": cannot signal the proxy (pid {})",
-                rec.pid
-            ),
-            &e,
-        )
-    })?;
+    delivered |= rec.signal_proxy(sig, None)?;
     if !delivered {
         return Err(Error::new(format!(
             "container \"{id}\": container not running"

@@ -155,15 +155,7 @@ fn finish(container: &Container, rec: &mut Record, code: i32) -> Result<()> {
     rec.hook_pid = 0;
     rec.hook_start = 0;
     container.write(rec)?;
-    let released = rec.signal_proxy(libc::SIGUSR1, Some(code)).map_err(|e| {
-        Error::io(
-            format!(
-                "container \"{id}\": cannot signal the proxy (pid {})",
-                rec.pid
-            ),
-            &e,
-        )
-    })?;
+    let released = rec.signal_proxy(libc::SIGUSR1, Some(code))?;
     if released {
         crate::log::info(&format!(
             "container \"{id}\" started and stopped with exit code {code}"
