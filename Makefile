@@ -13,18 +13,27 @@ RELEASE := target/$(TARGET)/release
 DIST    := dist
 BIN     := balena-extension-runtime
 LINKS   := balena-extension-proxy extension-inspect state-dump
+# No unwind tables: with panic = "abort" nothing unwinds, and a panic still
+# prints its message and aborts; only its backtrace loses its frames (mere
+# addresses in a stripped binary anyway). Saves ~130 KB static, ~76 KB dynamic.
+NO_UNWIND_LD := $(CURDIR)/target/no-unwind.ld
+LINK_RUSTFLAGS := -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-T,$(NO_UNWIND_LD)
 # Static glibc. Plain "static" (not static-pie) relocation saves ~48 KB.
-STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static -C link-arg=-Wl,--icf=all
+STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(LINK_RUSTFLAGS)
 
 .PHONY: all build demo test unit e2e size bench fuzz lint clean
 
 all: build
 
-build:
+build: $(NO_UNWIND_LD)
 	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET)
 	mkdir -p $(DIST)
 	cp $(RELEASE)/$(BIN) $(DIST)/$(BIN).tmp && mv $(DIST)/$(BIN).tmp $(DIST)/$(BIN)
 	for l in $(LINKS); do ln -sfn $(BIN) $(DIST)/$$l; done
+
+$(NO_UNWIND_LD):
+	mkdir -p $(@D)
+	printf 'SECTIONS {\n  /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) }\n}\nINSERT AFTER .text;\n' > $@
 
 demo: build
 	sh examples/demo.sh $(DIST)/$(BIN)
@@ -50,7 +59,7 @@ e2e: build
 
 # Builds the dynamic variant too (target/dynamic) and fails over budget.
 size: build
-	CARGO="$(CARGO)" STATIC_RUSTFLAGS="$(STATIC_RUSTFLAGS)" sh tests/tools/size.sh $(TARGET) $(DIST)/$(BIN)
+	CARGO="$(CARGO)" STATIC_RUSTFLAGS="$(STATIC_RUSTFLAGS)" DYNAMIC_RUSTFLAGS="$(LINK_RUSTFLAGS)" sh tests/tools/size.sh $(TARGET) $(DIST)/$(BIN)
 
 # Latency and memory of the lifecycle against a floor; BENCH_N, BENCH_REF.
 bench: build

@@ -19,9 +19,9 @@ STATIC_BUDGET=1258291  # 1.2 MiB
 DYNAMIC_BUDGET=409600  # 400 KiB
 fail=0
 
-# The dynamic build: no static RUSTFLAGS, its own target directory so that
-# the two builds never invalidate each other.
-RUSTFLAGS= $CARGO build --release --locked --target "$TARGET" --target-dir target/dynamic
+# The dynamic build: no static RUSTFLAGS (only the link flags), its own
+# target directory so that the two builds never invalidate each other.
+RUSTFLAGS="${DYNAMIC_RUSTFLAGS:-}" $CARGO build --release --locked --target "$TARGET" --target-dir target/dynamic
 DYNAMIC=target/dynamic/$TARGET/release/balena-extension-runtime
 
 size_of() { stat -c %s "$1"; }
@@ -33,7 +33,7 @@ check() { # name size budget
 }
 
 echo
-echo "== contributors (cargo bloat, static build with symbols, target/bloat)"
+echo "== contributors (cargo bloat, static build with symbols, target/bloat; [Unknown] is glibc)"
 if ! command -v cargo-bloat >/dev/null 2>&1; then
     $CARGO install cargo-bloat --locked || echo "cargo-bloat could not be installed: contributors skipped"
 fi
@@ -44,7 +44,7 @@ if command -v cargo-bloat >/dev/null 2>&1; then
         --target-dir target/bloat --crates -n 10 2>/dev/null || true
     echo
     CARGO_PROFILE_RELEASE_STRIP=false $CARGO bloat --release --locked --target "$TARGET" \
-        --target-dir target/bloat -n 25 2>/dev/null || true
+        --target-dir target/bloat --filter balena_extension_runtime -n 25 2>/dev/null || true
     unset RUSTFLAGS
 fi
 
