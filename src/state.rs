@@ -25,6 +25,8 @@ pub const STOPPED: &str = "stopped";
 
 pub const STATE_FILE: &str = "state.json";
 const TEMP_FILE: &str = "state.json.tmp";
+/// `create` builds a container's directory as `.creating-<pid>-<nanos>`.
+const RESERVATION: &str = ".creating-";
 const MAX_STATE_BYTES: u64 = 1 << 20;
 pub const MAX_ID_BYTES: usize = 1024;
 
@@ -279,14 +281,40 @@ impl Root {
         }
     }
 
+    /// Removes what a create killed between making its directory and
+    /// renaming it into place left: a `.creating-<pid>-<nanos>` directory
+    /// whose creator is gone. A live creator's is left alone.
+    pub fn sweep_reservations(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(RESERVATION)) else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            let creator_runs =
+                matches!(crate::proc::stat(pid), Some(s) if s.state != b'Z' && s.state != b'X');
+            if !creator_runs {
+                if let Ok(name) = sys::cstring(&name) {
+                    let _ = sys::unlinkat(self.fd.as_raw_fd(), &name, libc::AT_REMOVEDIR);
+                }
+            }
+        }
+    }
+
     /// Creates a new container directory, locked, or fails with runc's
     /// "container with id exists" if the ID is taken.
     pub fn reserve(&self, id: &str) -> Result<Container<'_>> {
         validate_id(id)?;
+        self.sweep_reservations();
         let name = sys::cstring(id)?;
         let exists = || Error::new(format!("container with id exists: {id}"));
         let (_, nanos) = crate::time::now();
-        let temp = sys::cstring(format!(".creating-{}-{nanos}", sys::getpid()))?;
+        let temp = sys::cstring(format!("{RESERVATION}{}-{nanos}", sys::getpid()))?;
         let root = self.fd.as_raw_fd();
         let cannot = |e: std::io::Error| {
             Error::io(
