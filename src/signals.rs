@@ -75,12 +75,12 @@ pub fn parse(text: &str) -> Result<libc::c_int> {
         rest.strip_prefix('+')
             .or(if rest.is_empty() { Some("") } else { None })
             .and_then(offset)
-            .map(|o| rtmin() + o)
+            .and_then(|o| rtmin().checked_add(o))
     } else if let Some(rest) = name.strip_prefix("RTMAX") {
         rest.strip_prefix('-')
             .or(if rest.is_empty() { Some("") } else { None })
             .and_then(offset)
-            .map(|o| rtmax() - o)
+            .and_then(|o| rtmax().checked_sub(o))
     } else {
         None
     };
@@ -120,6 +120,18 @@ mod tests {
         assert_eq!(parse("SIGRTMIN+2").unwrap(), libc::SIGRTMIN() + 2);
         assert_eq!(parse("rtmax-1").unwrap(), libc::SIGRTMAX() - 1);
         assert!(parse("RTMAX+1").is_err());
+    }
+
+    #[test]
+    fn huge_realtime_offsets_are_refused_not_overflowed() {
+        for bad in [
+            "RTMIN+2147483647",
+            "RTMAX--2147483648",
+            "RTMIN+-5",
+            "RTMAX--1",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} should be refused");
+        }
     }
 
     #[test]
