@@ -6,6 +6,7 @@
 #   make e2e     real containerd + Docker (root, Debian's packages)
 #   make size    binary sizes against the budgets
 #   make bench   lifecycle latency and memory against the floor
+#   make fuzz    cargo-fuzz on every fuzz target (FUZZ_SECONDS each)
 
 CARGO   ?= cargo
 TARGET  ?= $(shell rustc -vV | sed -n 's/^host: //p')
@@ -21,7 +22,7 @@ LINK_RUSTFLAGS := -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-T,$(NO_UNWIND_LD)
 # Static glibc. Plain "static" (not static-pie) relocation saves ~48 KB.
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(LINK_RUSTFLAGS)
 
-.PHONY: all build demo test unit e2e size bench fuzz lint clean
+.PHONY: all build demo test unit e2e size bench fuzz fuzz-ci lint clean
 
 all: build
 
@@ -40,7 +41,7 @@ demo: build
 
 # The e2e tests need root and the daemons; CI (.ci/run) installs them and
 # sets E2E_REQUIRED=1 so that they can never be skipped there.
-test: unit
+test: unit fuzz-ci
 	@if [ "$$(id -u)" = 0 ] && command -v dockerd >/dev/null && command -v containerd >/dev/null; then \
 		$(MAKE) e2e; \
 	elif [ -n "$$E2E_REQUIRED" ]; then \
@@ -53,6 +54,30 @@ test: unit
 # so it must be allowed to skip even when CI requires e2e (make e2e).
 unit:
 	E2E_REQUIRED= $(CARGO) test --locked
+
+# Fuzzing with cargo-fuzz (libFuzzer) on the stable toolchain: RUSTC_BOOTSTRAP
+# lets it pass its nightly flags. New inputs go to fuzz/runs/ (not committed);
+# the seeds are fuzz/corpus/<target>/. -a keeps overflow checks on.
+FUZZ_TARGETS    := config_json state_json labels_env signal runtime_args
+FUZZ_SECONDS    ?= 300
+FUZZ_CI_SECONDS ?= 12
+
+fuzz:
+	@command -v cargo-fuzz >/dev/null || { echo "fuzz: needs cargo-fuzz (cargo install cargo-fuzz --locked)"; exit 1; }
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/runs/$$t && \
+		(cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O -a $$t runs/$$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1) || exit 1; \
+	done
+
+# Bounded, for make test. Without cargo-fuzz, `make unit` already ran every
+# target over its corpus and generated inputs (tests/fuzz_replay.rs).
+fuzz-ci:
+	@if command -v cargo-fuzz >/dev/null; then \
+		$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS); \
+	else \
+		echo "fuzz-ci: cargo-fuzz not installed; tests/fuzz_replay.rs ran the targets instead"; \
+	fi
 
 e2e: build
 	bash e2e/run.sh
