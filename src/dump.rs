@@ -233,7 +233,7 @@ pub fn expand(pattern: &str) -> Vec<PathBuf> {
                 .filter_map(|e| e.ok()?.file_name().into_string().ok())
                 .filter(|n| glob_match(part, n))
                 .collect();
-            names.sort();
+            crate::sys::sort_strings(&mut names);
             next.extend(names.into_iter().map(|n| dir.join(n)));
         }
         found = next;
@@ -285,7 +285,7 @@ fn scan_root(dir: &Path, now: i64, rr: &mut RootReport) -> Result<Vec<Entry>> {
         })
         .filter(|(name, _)| name.starts_with(CREATING_PREFIX) || state::validate_id(name).is_ok())
         .collect();
-    found.sort_by(|a, b| a.0.cmp(&b.0));
+    crate::sys::sort_by(&mut found, |a, b| a.0 < b.0);
     // After the listing: a create seen in it holds its lock by now.
     let locks = held_locks();
     let mut out = Vec::with_capacity(found.len());
@@ -560,7 +560,7 @@ pub fn parse_locks(text: &str) -> Vec<(u64, u64, u64)> {
         })();
         out.extend(key);
     }
-    out.sort_unstable();
+    crate::sys::sort_by(&mut out, |a, b| a < b);
     out.dedup();
     out
 }

@@ -214,7 +214,7 @@ impl Root {
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|name| validate_id(name).is_ok())
             .collect();
-        ids.sort();
+        sys::sort_strings(&mut ids);
         Ok(ids)
     }
 

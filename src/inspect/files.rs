@@ -156,8 +156,8 @@ impl View {
                     break;
                 }
             }
-            // Stable: among equal names the upper layer's stays first.
-            names.sort_by(|a, b| a.0.cmp(&b.0));
+            // Among equal names the upper layer's (lower index) comes first.
+            crate::sys::sort_by(&mut names, |a, b| (&a.0, a.1) < (&b.0, b.1));
             names.dedup_by(|later, first| later.0 == first.0);
             let mut children = Vec::new();
             for (name, li, meta) in names {
