@@ -7,14 +7,57 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use miniserde::json::{self, Value};
-use miniserde::{Deserialize, Serialize};
+use miniserde::de::{Map, Seq, Visitor};
+use miniserde::json;
+use miniserde::{make_place, Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 
 /// A JSON string literal, escaped.
 pub fn quote(s: &str) -> String {
     json::to_string(&s)
+}
+
+/// Any JSON value, skipped: for what is only checked for being there, or
+/// for being valid JSON at all. Unlike `json::Value` it builds nothing.
+pub struct Any;
+
+make_place!(Place);
+
+impl Deserialize for Any {
+    fn begin(out: &mut Option<Self>) -> &mut dyn Visitor {
+        Place::new(out)
+    }
+}
+
+impl Visitor for Place<Any> {
+    fn null(&mut self) -> miniserde::Result<()> {
+        self.out = Some(Any);
+        Ok(())
+    }
+    fn boolean(&mut self, _: bool) -> miniserde::Result<()> {
+        self.null()
+    }
+    fn string(&mut self, _: &str) -> miniserde::Result<()> {
+        self.null()
+    }
+    fn negative(&mut self, _: i64) -> miniserde::Result<()> {
+        self.null()
+    }
+    fn nonnegative(&mut self, _: u64) -> miniserde::Result<()> {
+        self.null()
+    }
+    fn float(&mut self, _: f64) -> miniserde::Result<()> {
+        self.null()
+    }
+    fn seq(&mut self) -> miniserde::Result<Box<dyn Seq + '_>> {
+        self.out = Some(Any);
+        <dyn Visitor>::ignore().seq()
+    }
+    fn map(&mut self) -> miniserde::Result<Box<dyn Map + '_>> {
+        self.out = Some(Any);
+        <dyn Visitor>::ignore().map()
+    }
 }
 
 /// Reads a whole text file of at most `cap` bytes, refusing symlinks when
@@ -51,7 +94,7 @@ pub fn read_text_from(file: File, path: &Path, cap: u64) -> Result<String> {
 /// wrong shape.
 pub fn parse<T: Deserialize>(text: &str, path: &Path, expected: &str) -> Result<T> {
     json::from_str(text).map_err(|_| {
-        let what = if json::from_str::<Value>(text).is_ok() {
+        let what = if json::from_str::<Any>(text).is_ok() {
             format!("is valid JSON but not {expected}")
         } else if text.trim().is_empty() {
             "is empty".to_string()
@@ -165,6 +208,7 @@ mod tests {
     #[test]
     fn deep_nesting_does_not_overflow_the_stack() {
         let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-        assert!(json::from_str::<Value>(&deep).is_ok());
+        assert!(json::from_str::<Any>(&deep).is_ok());
+        assert!(json::from_str::<Any>(&deep[1..]).is_err());
     }
 }

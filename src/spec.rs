@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use miniserde::json::Value;
 use miniserde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -21,7 +20,7 @@ pub struct Spec {
     pub annotations: Option<BTreeMap<String, String>>,
     pub mounts: Option<Vec<Mount>>,
     /// OCI lifecycle hooks; only looked at to say they are not run.
-    pub hooks: Option<Value>,
+    pub hooks: Option<crate::json::Any>,
 }
 
 #[derive(Deserialize)]
