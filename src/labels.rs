@@ -28,10 +28,15 @@ const MAX_RECORD_BYTES: u64 = 8 << 20;
 
 /// The `io.balena.image.*` entries of a label or annotation map.
 pub fn extension_labels(all: &BTreeMap<String, String>) -> Labels {
-    all.iter()
-        .filter(|(k, _)| k.starts_with(PREFIX))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    // Inserted one by one: collecting into a map sorts first, and pulls a
+    // whole stable sort into the binary.
+    let mut out = Labels::new();
+    for (k, v) in all {
+        if k.starts_with(PREFIX) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 #[derive(Deserialize)]
