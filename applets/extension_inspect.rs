@@ -90,7 +90,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     }
     let report = inspect::inspect(&o)?;
     if json {
-        println!("{}", crate::json::pretty(&crate::json::to_string(&report)));
+        println!("{}", crate::json::pretty(&report.json()));
     } else {
         print!("{}", render::human(&report));
     }

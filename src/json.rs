@@ -60,6 +60,92 @@ impl Visitor for Place<Any> {
     }
 }
 
+/// A JSON object written by hand, keys in call order: what `--json`
+/// prints. Plain calls instead of a derived `Serialize` per struct keep the
+/// binary small; the text is the same as miniserde writes (compact, strings
+/// escaped by [`quote`]).
+pub struct Obj(String);
+
+impl Default for Obj {
+    fn default() -> Self {
+        Obj("{".to_string())
+    }
+}
+
+impl Obj {
+    /// `"key":` then `value` as it is (already JSON).
+    pub fn raw(&mut self, key: &str, value: &str) -> &mut Self {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        self.0.push('"');
+        self.0.push_str(key);
+        self.0.push_str("\":");
+        self.0.push_str(value);
+        self
+    }
+
+    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        self.raw(key, &quote(value))
+    }
+
+    /// A string, or null.
+    pub fn opt(&mut self, key: &str, value: Option<&str>) -> &mut Self {
+        match value {
+            Some(v) => self.str(key, v),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    pub fn uint(&mut self, key: &str, value: u64) -> &mut Self {
+        self.raw(key, &value.to_string())
+    }
+
+    /// A signed number, or null.
+    pub fn int(&mut self, key: &str, value: Option<i64>) -> &mut Self {
+        match value {
+            Some(v) => self.raw(key, &v.to_string()),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    pub fn bool(&mut self, key: &str, value: bool) -> &mut Self {
+        self.raw(key, if value { "true" } else { "false" })
+    }
+
+    /// A boolean, or null.
+    pub fn opt_bool(&mut self, key: &str, value: Option<bool>) -> &mut Self {
+        match value {
+            Some(v) => self.bool(key, v),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    /// An array of strings.
+    pub fn strs(&mut self, key: &str, values: &[String]) -> &mut Self {
+        self.raw(key, &array(values.iter().map(|v| quote(v))))
+    }
+
+    pub fn end(&mut self) -> String {
+        let mut s = std::mem::take(&mut self.0);
+        s.push('}');
+        s
+    }
+}
+
+/// `[a,b,…]` from items that are already JSON.
+pub fn array(items: impl Iterator<Item = String>) -> String {
+    let mut out = String::from("[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&item);
+    }
+    out.push(']');
+    out
+}
+
 /// Reads a whole text file of at most `cap` bytes, refusing symlinks when
 /// `nofollow` is set. The cap keeps a hostile or broken file from taking the
 /// device's memory.
@@ -203,6 +289,37 @@ mod tests {
         );
         assert_eq!(err(""), "/b/config.json is empty");
         assert!(parse::<T>("{\"a\":1,\"unknown\":[{}]}", p, "x").is_ok());
+    }
+
+    #[test]
+    fn obj_writes_what_miniserde_writes() {
+        #[derive(Serialize)]
+        struct T {
+            s: String,
+            o: Option<String>,
+            n: u64,
+            i: Option<i64>,
+            b: Option<bool>,
+            v: Vec<String>,
+        }
+        let t = T {
+            s: "a\"b\u{1}\\".into(),
+            o: None,
+            n: 7,
+            i: Some(-3),
+            b: Some(false),
+            v: vec!["x".into(), "y".into()],
+        };
+        let mine = Obj::default()
+            .str("s", &t.s)
+            .opt("o", t.o.as_deref())
+            .uint("n", t.n)
+            .int("i", t.i)
+            .opt_bool("b", t.b)
+            .strs("v", &t.v)
+            .end();
+        assert_eq!(mine, to_string(&t));
+        assert_eq!(array(std::iter::empty()), "[]");
     }
 
     #[test]

@@ -16,10 +16,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use miniserde::Serialize;
-
 use crate::error::Result;
 use crate::hooks;
+use crate::json::{array, Obj};
 use crate::labels::{self, Labels};
 use crate::state::{Lock, Opened, Root};
 use files::{host_lookup, Exec, View};
@@ -50,7 +49,6 @@ pub struct Options {
     pub labels: Vec<(String, String)>,
 }
 
-#[derive(Serialize)]
 pub struct Report {
     pub schema: u32,
     pub target: String,
@@ -58,7 +56,6 @@ pub struct Report {
     pub id: Option<String>,
     pub rootfs: String,
     pub layers: Vec<String>,
-    #[serde(rename = "labelSource")]
     pub label_source: String,
     pub valid: bool,
     pub compatible: bool,
@@ -73,7 +70,6 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-#[derive(Serialize)]
 pub struct LabelCheck {
     pub name: String,
     pub value: Option<String>,
@@ -81,25 +77,17 @@ pub struct LabelCheck {
     pub note: String,
 }
 
-#[derive(Serialize)]
 pub struct Host {
     pub root: String,
-    #[serde(rename = "kernelRelease")]
     pub kernel_release: Option<String>,
-    #[serde(rename = "kernelVersion")]
     pub kernel_version: Option<String>,
-    #[serde(rename = "moduleSymvers")]
     pub module_symvers: Option<String>,
-    #[serde(rename = "moduleSymversSha256")]
     pub module_symvers_sha256: Option<String>,
-    #[serde(rename = "osVersion")]
     pub os_version: Option<String>,
     pub nohostext: bool,
-    #[serde(rename = "pageSize")]
     pub page_size: u64,
 }
 
-#[derive(Serialize)]
 pub struct Check {
     pub name: String,
     pub label: String,
@@ -108,18 +96,16 @@ pub struct Check {
     pub host: Option<String>,
 }
 
-#[derive(Serialize)]
 pub struct HookCheck {
     pub name: String,
     pub path: Option<String>,
     pub status: String,
     pub executable: bool,
     pub interpreter: Option<String>,
-    #[serde(rename = "interpreterFound")]
     pub interpreter_found: Option<bool>,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Default)]
 pub struct Content {
     pub files: u64,
     pub dirs: u64,
@@ -129,7 +115,6 @@ pub struct Content {
     pub bytes: u64,
 }
 
-#[derive(Serialize)]
 pub struct Shadows {
     pub count: u64,
     pub dangerous: u64,
@@ -137,25 +122,19 @@ pub struct Shadows {
     pub paths: Vec<Shadow>,
 }
 
-#[derive(Serialize)]
 pub struct Shadow {
     pub path: String,
-    #[serde(rename = "type")]
     pub kind: String,
-    #[serde(rename = "hostType")]
     pub host_kind: String,
     pub dangerous: bool,
     pub reason: Option<String>,
 }
 
-#[derive(Serialize)]
 pub struct Budget {
     pub extensions: u64,
     pub bytes: u64,
-    #[serde(rename = "pageSize")]
     pub page_size: u64,
     pub fits: bool,
-    #[serde(rename = "moreFit")]
     pub more_fit: u64,
     pub lowerdirs: Vec<String>,
 }
@@ -223,6 +202,104 @@ pub fn inspect(o: &Options) -> Result<Report> {
         problems,
         warnings: f.warnings,
     })
+}
+
+impl Report {
+    /// The `--json` document, fields in the order they are declared.
+    pub fn json(&self) -> String {
+        let h = &self.host;
+        let c = &self.content;
+        let s = &self.shadows;
+        let b = &self.overlay;
+        let labels = array(self.labels.iter().map(|l| {
+            Obj::default()
+                .str("name", &l.name)
+                .opt("value", l.value.as_deref())
+                .str("status", &l.status)
+                .str("note", &l.note)
+                .end()
+        }));
+        let host = Obj::default()
+            .str("root", &h.root)
+            .opt("kernelRelease", h.kernel_release.as_deref())
+            .opt("kernelVersion", h.kernel_version.as_deref())
+            .opt("moduleSymvers", h.module_symvers.as_deref())
+            .opt("moduleSymversSha256", h.module_symvers_sha256.as_deref())
+            .opt("osVersion", h.os_version.as_deref())
+            .bool("nohostext", h.nohostext)
+            .uint("pageSize", h.page_size)
+            .end();
+        let checks = array(self.checks.iter().map(|k| {
+            Obj::default()
+                .str("name", &k.name)
+                .str("label", &k.label)
+                .str("status", &k.status)
+                .opt("extension", k.extension.as_deref())
+                .opt("host", k.host.as_deref())
+                .end()
+        }));
+        let hooks = array(self.hooks.iter().map(|k| {
+            Obj::default()
+                .str("name", &k.name)
+                .opt("path", k.path.as_deref())
+                .str("status", &k.status)
+                .bool("executable", k.executable)
+                .opt("interpreter", k.interpreter.as_deref())
+                .opt_bool("interpreterFound", k.interpreter_found)
+                .end()
+        }));
+        let content = Obj::default()
+            .uint("files", c.files)
+            .uint("dirs", c.dirs)
+            .uint("symlinks", c.symlinks)
+            .uint("other", c.other)
+            .uint("whiteouts", c.whiteouts)
+            .uint("bytes", c.bytes)
+            .end();
+        let paths = array(s.paths.iter().map(|p| {
+            Obj::default()
+                .str("path", &p.path)
+                .str("type", &p.kind)
+                .str("hostType", &p.host_kind)
+                .bool("dangerous", p.dangerous)
+                .opt("reason", p.reason.as_deref())
+                .end()
+        }));
+        let shadows = Obj::default()
+            .uint("count", s.count)
+            .uint("dangerous", s.dangerous)
+            .bool("truncated", s.truncated)
+            .raw("paths", &paths)
+            .end();
+        let overlay = Obj::default()
+            .uint("extensions", b.extensions)
+            .uint("bytes", b.bytes)
+            .uint("pageSize", b.page_size)
+            .bool("fits", b.fits)
+            .uint("moreFit", b.more_fit)
+            .strs("lowerdirs", &b.lowerdirs)
+            .end();
+        Obj::default()
+            .uint("schema", self.schema.into())
+            .str("target", &self.target)
+            .str("kind", &self.kind)
+            .opt("id", self.id.as_deref())
+            .str("rootfs", &self.rootfs)
+            .strs("layers", &self.layers)
+            .str("labelSource", &self.label_source)
+            .bool("valid", self.valid)
+            .bool("compatible", self.compatible)
+            .raw("labels", &labels)
+            .raw("host", &host)
+            .raw("checks", &checks)
+            .raw("hooks", &hooks)
+            .raw("content", &content)
+            .raw("shadows", &shadows)
+            .raw("overlay", &overlay)
+            .strs("problems", &self.problems)
+            .strs("warnings", &self.warnings)
+            .end()
+    }
 }
 
 /// The part of a label name after `io.balena.image.`.
