@@ -12,9 +12,10 @@
 //! - SIGTERM or SIGINT (`docker stop`): exit 0;
 //! - anything else that can be blocked is ignored.
 //!
-//! `create` starts it with every signal blocked and a pipe on fd 3: one
-//! byte means "the state names you, stay"; EOF means create died first and
-//! nobody will ever reap or signal this proxy through the state, so exit.
+//! `create` starts it with every signal blocked and a pipe on fd 3: its own
+//! PID arriving there means "the state names you, stay"; EOF means create
+//! died first and nobody will ever signal this proxy through the state, so
+//! exit.
 
 use std::ffi::OsString;
 
@@ -22,7 +23,7 @@ use crate::error::Result;
 use crate::{proc, sys};
 
 pub const USAGE: &str = "\
-Usage: balena-extension-proxy ID
+Usage: balena-extension-proxy ID ROOT
 
 Started by `balena-extension-runtime create`; not meant to be run by hand.
 Waits for the start signal (SIGUSR1 with an exit code) or SIGTERM/SIGINT.
@@ -35,8 +36,12 @@ pub fn main(_args: Vec<OsString>) -> Result<i32> {
     let all = sys::full_sigset();
     sys::set_sigmask(libc::SIG_SETMASK, &all);
 
-    let mut byte = [0u8; 1];
-    let released = matches!(sys::read(GO_FD, &mut byte), Ok(1));
+    // The go-ahead is the proxy's own PID, which nothing but create can
+    // know: a descriptor 3 inherited from elsewhere (a jobserver pipe, when
+    // run by hand) is not mistaken for it.
+    let mut go = [0u8; 4];
+    let released =
+        matches!(sys::read(GO_FD, &mut go), Ok(4)) && i32::from_ne_bytes(go) == sys::getpid();
     // Only the container's stdio stays open (the shim leaks its own socket
     // into create, and so into us, as fd 3).
     sys::close_from(GO_FD);

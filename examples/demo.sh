@@ -25,6 +25,13 @@ step state-dump
 "$runtime" state-dump --root "$tmp/state"
 step start demo
 rt start demo
+# start returns once the start hook runs; the container stops when it ends
+# (containerd learns it by reaping the proxy).
+i=0
+until rt state demo | grep -q '"status": "stopped"' || [ $i -ge 200 ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
 step state demo
 rt state demo
 step list

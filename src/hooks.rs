@@ -190,16 +190,24 @@ impl Stream {
     }
 }
 
-/// Runs a hook to completion or to its time limit. `on_spawn` learns the
-/// hook's PID and start time as soon as it runs (start records them so
-/// `kill` can reach a slow hook); if it fails, the hook is killed.
+/// Where a hook is on its way to running, as told to `run`'s caller.
+pub enum Progress {
+    /// Forked, not yet running: the caller records it (start does, so that
+    /// `kill` can reach a slow hook). If the caller fails, it never runs.
+    Forked { pid: libc::pid_t, start: u64 },
+    /// Exec'd: the hook runs.
+    Running,
+}
+
+/// Runs a hook to completion or to its time limit, telling `progress` how
+/// far it got. An error from here means the hook did not run.
 pub fn run(
     name: &str,
     path: &Path,
     ctx: &Context,
     timeout: Duration,
     sinks: Sinks,
-    on_spawn: &mut dyn FnMut(libc::pid_t, u64) -> Result<()>,
+    progress: &mut dyn FnMut(Progress) -> Result<()>,
 ) -> Result<Finished> {
     let what = || format!("hook {name} of container \"{}\"", ctx.id);
     let io_err = |e: std::io::Error| Error::io(what(), &e);
@@ -215,15 +223,25 @@ pub fn run(
     spawn.env = environment(ctx)?;
     spawn.cwd = Some(sys::cstring(ctx.rootfs)?);
     spawn.fds = vec![devnull.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
-    let pid = spawn.spawn().map_err(|e| e.context(what()))?;
-    drop((out_w, err_w, devnull));
-    crate::log::debug(&format!("{} started as pid {pid}", what()));
-
+    // The hook runs only once the caller has recorded it: were this
+    // process killed in between, nothing would name the hook and nothing
+    // could stop it. Its gate then closes empty and it exits unrun.
+    let (gate_r, gate_w) = sys::pipe().map_err(io_err)?;
+    let started = spawn
+        .start(Some((gate_r.as_raw_fd(), gate_w.as_raw_fd())))
+        .map_err(|e| e.context(what()))?;
+    let pid = started.pid;
+    drop((out_w, err_w, devnull, gate_r));
     let start = proc::stat(pid).map(|s| s.start).unwrap_or(0);
-    if let Err(e) = on_spawn(pid, start) {
+    if let Err(e) = progress(Progress::Forked { pid, start }) {
         kill_and_reap(pid);
         return Err(e);
     }
+    let _ = sys::write_all(gate_w.as_raw_fd(), b"x");
+    drop(gate_w);
+    started.exec_result().map_err(|e| e.context(what()))?;
+    progress(Progress::Running)?;
+    crate::log::debug(&format!("{} started as pid {pid}", what()));
 
     let mut streams = [
         Stream {

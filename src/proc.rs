@@ -241,6 +241,28 @@ pub fn wait(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<libc::c_i
     Ok(if r == 0 { None } else { Some(status) })
 }
 
+/// A forked child on its way to exec.
+pub struct Started {
+    pub pid: libc::pid_t,
+    err_r: OwnedFd,
+    program: String,
+}
+
+impl Started {
+    /// Waits until the child has exec'd (its PID) or failed to (an error;
+    /// the child is reaped).
+    pub fn exec_result(self) -> Result<libc::pid_t> {
+        let mut errno = [0u8; 4];
+        let n = sys::read(self.err_r.as_raw_fd(), &mut errno).unwrap_or(0);
+        if n == 4 {
+            let _ = wait(self.pid, 0);
+            let err = io::Error::from_raw_os_error(i32::from_ne_bytes(errno));
+            return Err(Error::io(format!("cannot execute {}", self.program), &err));
+        }
+        Ok(self.pid)
+    }
+}
+
 /// A program to start, with everything prepared before `fork` so the child
 /// only makes async-signal-safe calls.
 pub struct Spawn {
@@ -277,6 +299,14 @@ impl Spawn {
     /// A failed exec (missing interpreter, no permission) is an error here,
     /// reported through a close-on-exec pipe, not a mysterious exit 127.
     pub fn spawn(&self) -> Result<libc::pid_t> {
+        self.start(None)?.exec_result()
+    }
+
+    /// Forks; the child execs at once, or with `gate` (the read and write
+    /// ends of a pipe) only once a byte arrives there, and exits if the pipe
+    /// closes empty. The caller can so record the child's PID before it runs
+    /// anything: if the caller dies first, the child never runs.
+    pub fn start(&self, gate: Option<(RawFd, RawFd)>) -> Result<Started> {
         let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
         let mut envp: Vec<*const libc::c_char> = self.env.iter().map(|a| a.as_ptr()).collect();
@@ -291,20 +321,14 @@ impl Spawn {
         }
         if pid == 0 {
             // SAFETY: in the child; see above. Never returns.
-            unsafe { self.child(&argv, &envp, err_w.as_raw_fd()) }
+            unsafe { self.child(&argv, &envp, err_w.as_raw_fd(), gate) }
         }
         drop(err_w);
-        let mut errno = [0u8; 4];
-        let n = sys::read(err_r.as_raw_fd(), &mut errno).unwrap_or(0);
-        if n == 4 {
-            let _ = wait(pid, 0);
-            let err = io::Error::from_raw_os_error(i32::from_ne_bytes(errno));
-            return Err(Error::io(
-                format!("cannot execute {}", self.program.to_string_lossy()),
-                &err,
-            ));
-        }
-        Ok(pid)
+        Ok(Started {
+            pid,
+            err_r,
+            program: self.program.to_string_lossy().into_owned(),
+        })
     }
 
     /// The child's half of `spawn`.
@@ -313,6 +337,7 @@ impl Spawn {
         argv: &[*const libc::c_char],
         envp: &[*const libc::c_char],
         err_w: RawFd,
+        gate: Option<(RawFd, RawFd)>,
     ) -> ! {
         let fail = |err_w: RawFd| -> ! {
             let errno = *libc::__errno_location();
@@ -327,6 +352,12 @@ impl Spawn {
         if err_w < 0 {
             libc::_exit(127);
         }
+        // The child's own copy of the write end would keep the gate from
+        // ever closing empty.
+        let gate = gate.map(|(read, write)| {
+            libc::close(write);
+            libc::fcntl(read, libc::F_DUPFD_CLOEXEC, high)
+        });
         let mut moved = [0 as RawFd; 8];
         for (i, &fd) in self.fds.iter().enumerate().take(8) {
             moved[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, high);
@@ -355,6 +386,16 @@ impl Spawn {
         if let Some(cwd) = &self.cwd {
             if libc::chdir(cwd.as_ptr()) < 0 {
                 fail(err_w);
+            }
+        }
+        if let Some(gate) = gate {
+            let mut byte = 0u8;
+            loop {
+                match libc::read(gate, (&mut byte as *mut u8).cast(), 1) {
+                    1 => break,
+                    -1 if *libc::__errno_location() == libc::EINTR => continue,
+                    _ => libc::_exit(127),
+                }
             }
         }
         libc::pthread_sigmask(libc::SIG_SETMASK, &self.sigmask, std::ptr::null_mut());

@@ -90,9 +90,17 @@ fn a_proxy_run_by_hand_exits_when_not_released() {
     // Without create's go-ahead pipe on fd 3 it must not linger.
     let t = TempDir::new("proxyhand");
     install(t.path());
-    let o = Command::new(t.join("balena-extension-proxy"))
-        .arg("x")
-        .output()
-        .unwrap();
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(t.join("balena-extension-proxy"));
+    cmd.arg("x");
+    // SAFETY: close_range only closes descriptors (async-signal-safe); it
+    // keeps a jobserver pipe cargo may leave on fd 3 out of the proxy.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
     assert_eq!(o.status.code(), Some(1));
 }

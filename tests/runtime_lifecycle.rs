@@ -788,3 +788,27 @@ fn only_bind_mounts_become_volume_variables() {
     rt.run(&["delete", "mnt"]);
     reap(c.pid.unwrap());
 }
+
+#[test]
+fn a_start_hook_that_cannot_execute_fails_start_and_leaves_the_container_created() {
+    let t = TempDir::new("startexec");
+    let rt = Runtime::new(t.path());
+    let b = bundle(t.path(), OVERLAY);
+    write_script(
+        &b.join("rootfs/hooks/start"),
+        "#!/nonexistent/interpreter\n",
+    );
+    let c = rt.create(&b, "sx", &[]);
+    assert!(c.ok, "{}", c.stderr);
+    let o = rt.run(&["start", "sx"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot execute") && stderr(&o).contains("hooks/start"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(rt.status("sx"), "created");
+    assert!(running(c.pid.unwrap()));
+    assert!(rt.run(&["delete", "sx"]).status.success());
+    reap(c.pid.unwrap());
+}

@@ -155,7 +155,7 @@ fn build(
             &ctx,
             g.hook_timeout,
             sinks,
-            &mut |_, _| Ok(()),
+            &mut |_| Ok(()),
         )?;
         if !done.outcome.success() {
             let mut msg = format!(
@@ -183,7 +183,7 @@ fn build(
         ))
     })?;
     container.write(record)?;
-    sys::write_all(go_w.as_raw_fd(), b"g")
+    sys::write_all(go_w.as_raw_fd(), &pid.to_ne_bytes())
         .map_err(|e| Error::io("cannot release the proxy", &e))?;
     drop(go_w);
     if let Some(path) = &o.pid_file {

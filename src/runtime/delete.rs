@@ -111,7 +111,7 @@ fn run_delete_hook(g: &Globals, container: &state::Container, rec: &mut Record) 
         &ctx,
         g.hook_timeout,
         sinks,
-        &mut |_, _| Ok(()),
+        &mut |_| Ok(()),
     ) {
         Ok(done) if done.outcome.success() => {}
         Ok(done) => warn(format!(

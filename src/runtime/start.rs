@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::{load, open_root, Globals};
 use crate::error::{Error, Result};
-use crate::hooks::{self, Sinks};
+use crate::hooks::{self, Progress, Sinks};
 use crate::state::{self, Container, Lock, Record};
 use crate::{proc, sys};
 
@@ -103,15 +103,19 @@ fn run_detached(
     let mut report = Some(report);
     // Record the hook so that `kill` (docker rm -f) can reach it; only
     // then may `start` return.
-    let mut on_spawn = |pid, start| {
-        rec.status = state::RUNNING.to_string();
-        rec.hook_pid = pid;
-        rec.hook_start = start;
-        container.write(&rec)?;
-        if let Some(fd) = report.take() {
-            let _ = sys::write_all(fd.as_raw_fd(), b"ok");
+    let mut progress = |step| match step {
+        Progress::Forked { pid, start } => {
+            rec.status = state::RUNNING.to_string();
+            rec.hook_pid = pid;
+            rec.hook_start = start;
+            container.write(&rec)
         }
-        Ok(())
+        Progress::Running => {
+            if let Some(fd) = report.take() {
+                let _ = sys::write_all(fd.as_raw_fd(), b"ok");
+            }
+            Ok(())
+        }
     };
     let done = match hooks::run(
         hooks::START,
@@ -119,11 +123,19 @@ fn run_detached(
         &ctx,
         g.hook_timeout,
         sinks,
-        &mut on_spawn,
+        &mut progress,
     ) {
         Ok(done) => done,
         Err(e) => {
+            // The hook did not run (it could not be executed): the container
+            // stays created, as before `start`.
             crate::log::error(&e.msg);
+            if rec.status == state::RUNNING {
+                rec.status = state::CREATED.to_string();
+                rec.hook_pid = 0;
+                rec.hook_start = 0;
+                let _ = container.write(&rec);
+            }
             if let Some(fd) = report.take() {
                 let _ = sys::write_all(fd.as_raw_fd(), e.msg.as_bytes());
             }

@@ -56,11 +56,28 @@ pub fn install(dir: &Path) -> PathBuf {
 
 /// Runs `program args` with no stdin and returns its output.
 pub fn run(program: &Path, args: &[&str]) -> Output {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
+    retry_busy(|| {
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+    })
+    .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
+}
+
+/// Runs `f` again while exec fails with ETXTBSY: a binary `install` just
+/// copied can still be open for writing in a child another test thread
+/// forked at that moment (until that child execs).
+pub fn retry_busy<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    for _ in 0..100 {
+        match f() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => return other,
+        }
+    }
+    f()
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -134,7 +151,7 @@ impl Runtime {
     /// Any command but create: output read through pipes, which must reach
     /// EOF when the runtime exits.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
+        retry_busy(|| self.command(args).output()).unwrap()
     }
 
     /// `create`, with the container's stdout and stderr going to files (the
@@ -158,12 +175,13 @@ impl Runtime {
         ];
         args.extend_from_slice(extra);
         args.push(id);
-        let status = self
-            .command(&args)
-            .stdout(fs::File::create(&out_path).unwrap())
-            .stderr(fs::File::create(&err_path).unwrap())
-            .status()
-            .unwrap();
+        let status = retry_busy(|| {
+            self.command(&args)
+                .stdout(fs::File::create(&out_path).unwrap())
+                .stderr(fs::File::create(&err_path).unwrap())
+                .status()
+        })
+        .unwrap();
         Created {
             ok: status.success(),
             code: status.code().unwrap_or(-1),
