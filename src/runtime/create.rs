@@ -2,7 +2,6 @@
 //! and record the state. On any failure nothing is left behind: no state
 //! directory, no proxy, no pid file.
 
-use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -40,10 +39,12 @@ pub fn create(g: &Globals, o: &CreateOpts) -> Result<()> {
         .map_err(|e| e.context(format!("labels from {label_source}")))
         .map_err(in_container)?;
     let rootfs = spec::rootfs(&bundle, &spec).map_err(in_container)?;
-    let mut hook_paths = BTreeMap::new();
+    // Every hook is looked up (a bad one fails create); only create's runs here.
+    let mut create_hook = None;
     for name in hooks::ALL {
-        if let Some(path) = hooks::find(&rootfs, name).map_err(in_container)? {
-            hook_paths.insert(name, path);
+        let path = hooks::find(&rootfs, name).map_err(in_container)?;
+        if name == hooks::CREATE {
+            create_hook = path;
         }
     }
     if spec.hooks.is_some() {
@@ -93,7 +94,7 @@ pub fn create(g: &Globals, o: &CreateOpts) -> Result<()> {
         o,
         &container,
         &mut record,
-        hook_paths.get(hooks::CREATE),
+        create_hook.as_ref(),
         &mut proxy,
     );
     if let Err(e) = result {
