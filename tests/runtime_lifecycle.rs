@@ -563,12 +563,16 @@ fn the_proxy_holds_only_the_container_stdio_and_no_environment() {
     let b = bundle(t.path(), OVERLAY);
     let c = rt.create(&b, "fd1", &[]);
     let pid = c.pid.unwrap();
-    let mut fds: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    fds.sort();
-    assert_eq!(fds, ["0", "1", "2"]);
+    // Once released, the proxy closes everything but the container's stdio.
+    let fds = || {
+        let mut fds: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        fds.sort();
+        fds
+    };
+    assert!(eventually(10, || fds() == ["0", "1", "2"]), "{:?}", fds());
     assert_eq!(fs::read(format!("/proc/{pid}/environ")).unwrap(), b"");
     let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     assert_eq!(exe, dist.join("balena-extension-runtime"));
@@ -714,7 +718,9 @@ fn start_returns_while_a_slow_hook_runs_and_kill_stops_it() {
     let proxy = c.pid.unwrap();
     let o = rt.run(&["start", "slow1"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(marker.exists(), "start returned only once the hook ran");
+    // start returns once the hook has exec'd; the script then writes its PID.
+    assert!(eventually(10, || fs::read_to_string(&marker)
+        .is_ok_and(|s| s.ends_with('\n'))));
     assert_eq!(rt.status("slow1"), "running");
     let hook: i32 = fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
     assert!(running(hook));
@@ -746,6 +752,8 @@ fn delete_force_stops_a_running_start_hook() {
     let marker = slow_start_hook(&b, t.path());
     let c = rt.create(&b, "fd2", &[]);
     assert!(rt.run(&["start", "fd2"]).status.success());
+    assert!(eventually(10, || fs::read_to_string(&marker)
+        .is_ok_and(|s| s.ends_with('\n'))));
     let hook: i32 = fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
     let o = rt.run(&["delete", "--force", "fd2"]);
     assert!(o.status.success(), "{}", stderr(&o));
