@@ -66,6 +66,10 @@ pub struct Record {
     /// Set before the delete hook runs, so it runs at most once.
     #[serde(rename = "deleteHookStarted")]
     pub delete_hook_started: bool,
+    /// The pid file create was asked for: delete clears what a create
+    /// killed while writing it left (its temp file).
+    #[serde(rename = "pidFile")]
+    pub pid_file: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone)]

@@ -820,3 +820,29 @@ fn a_start_hook_that_cannot_execute_fails_start_and_leaves_the_container_created
     assert!(rt.run(&["delete", "sx"]).status.success());
     reap(c.pid.unwrap());
 }
+
+#[test]
+fn delete_removes_pid_file_temps_a_killed_create_left() {
+    let t = TempDir::new("pidtemp");
+    let rt = Runtime::new(t.path());
+    let b = bundle(t.path(), OVERLAY);
+    let c = rt.create(&b, "pt", &[]);
+    // As if an earlier create of this ID had been killed between writing
+    // its temp file and renaming it.
+    let pid_file = rt.root.with_file_name("pt.pid");
+    let leftover = pid_file.with_file_name(".pt.pid.tmp-99999");
+    fs::write(&leftover, "123").unwrap();
+    let unrelated = pid_file.with_file_name(".other.pid.tmp-99999");
+    fs::write(&unrelated, "456").unwrap();
+    assert!(rt.run(&["delete", "pt"]).status.success());
+    assert!(!leftover.exists(), "the temp file was removed");
+    assert!(
+        unrelated.exists(),
+        "another container's file was left alone"
+    );
+    assert!(
+        pid_file.exists(),
+        "the pid file itself belongs to the engine"
+    );
+    reap(c.pid.unwrap());
+}

@@ -84,6 +84,10 @@ pub fn create(g: &Globals, o: &CreateOpts) -> Result<()> {
         hook_pid: 0,
         hook_start: 0,
         delete_hook_started: false,
+        pid_file: o
+            .pid_file
+            .as_ref()
+            .map(|p| absolute(p).display().to_string()),
     };
 
     let root = Root::open(&g.root, true)?;
@@ -258,11 +262,7 @@ fn find_labels(g: &Globals, id: &str, spec: &spec::Spec) -> Result<(Labels, Stri
 /// The pid file holds bare digits (the shim parses it with Atoi), written
 /// through a temp file and a rename so a reader never sees it half-written.
 fn write_pid_file(path: &Path, pid: libc::pid_t) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.tmp-{}", sys::getpid()));
+    let temp = path.with_file_name(format!("{}{}", pid_file_temp_prefix(path), sys::getpid()));
     let fail =
         |e: std::io::Error| Error::io(format!("cannot write pid file {}", path.display()), &e);
     std::fs::write(&temp, pid.to_string()).map_err(fail)?;
@@ -270,6 +270,16 @@ fn write_pid_file(path: &Path, pid: libc::pid_t) -> Result<()> {
         let _ = std::fs::remove_file(&temp);
         fail(e)
     })
+}
+
+/// Temp files of the pid file at `path` start with this; `delete` removes
+/// those a killed create left.
+pub fn pid_file_temp_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{name}.tmp-")
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -74,6 +74,7 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
     if !rec.delete_hook_started {
         run_delete_hook(g, &container, &mut rec)?;
     }
+    remove_pid_file_temps(&rec);
     container.remove()?;
     crate::log::info(&format!("container \"{id}\" deleted"));
     Ok(())
@@ -123,6 +124,24 @@ fn run_delete_hook(g: &Globals, container: &state::Container, rec: &mut Record) 
         Err(e) => warn(format!("container \"{id}\": hook delete failed: {e}")),
     }
     Ok(())
+}
+
+/// Removes pid-file temp files a create killed in mid-write left behind.
+fn remove_pid_file_temps(rec: &Record) {
+    let Some(path) = rec.pid_file.as_deref().map(Path::new) else {
+        return;
+    };
+    let (Some(dir), prefix) = (path.parent(), super::create::pid_file_temp_prefix(path)) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// runc's wording.
