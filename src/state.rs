@@ -25,7 +25,7 @@ pub const STOPPED: &str = "stopped";
 
 pub const STATE_FILE: &str = "state.json";
 const TEMP_FILE: &str = "state.json.tmp";
-/// `create` builds a container's directory as `.creating-<pid>-<nanos>`.
+/// `create` builds a container's directory as `.creating-<id>`.
 const RESERVATION: &str = ".creating-";
 const MAX_STATE_BYTES: u64 = 1 << 20;
 pub const MAX_ID_BYTES: usize = 1024;
@@ -285,27 +285,42 @@ impl Root {
         }
     }
 
-    /// Removes what a create killed between making its directory and
-    /// renaming it into place left: a `.creating-<pid>-<nanos>` directory
-    /// whose creator is gone. A live creator's is left alone.
-    pub fn sweep_reservations(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+    /// Takes the reservation `.creating-<id>` (the directory create builds
+    /// a container in before renaming it into place), locked. An existing
+    /// one whose lock is free was left by a create that was killed: it is
+    /// taken over. One that is locked belongs to a create in progress.
+    fn take_reservation(&self, name: &CString) -> std::io::Result<Option<OwnedFd>> {
+        let root = self.fd.as_raw_fd();
+        match sys::mkdirat(root, name, 0o700) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+        let fd = match self.open_dir(name) {
+            Ok(fd) => fd,
+            // Another create took it and renamed it into place meanwhile.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match sys::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) if self.still_linked(name, &fd) => Ok(Some(fd)),
+            Ok(()) => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the reservation of `id` if a killed create left it (its lock
+    /// is free). Constant time: nothing else in the root is looked at.
+    pub fn remove_stale_reservation(&self, id: &str) {
+        let Ok(name) = sys::cstring(format!("{RESERVATION}{id}")) else {
             return;
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(RESERVATION)) else {
-                continue;
-            };
-            let Some(pid) = rest.split('-').next().and_then(|p| p.parse().ok()) else {
-                continue;
-            };
-            let creator_runs =
-                matches!(crate::proc::stat(pid), Some(s) if s.state != b'Z' && s.state != b'X');
-            if !creator_runs {
-                if let Ok(name) = sys::cstring(&name) {
-                    let _ = sys::unlinkat(self.fd.as_raw_fd(), &name, libc::AT_REMOVEDIR);
-                }
+        if let Ok(fd) = self.open_dir(&name) {
+            if sys::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB).is_ok()
+                && self.still_linked(&name, &fd)
+            {
+                let _ = sys::unlinkat(self.fd.as_raw_fd(), &name, libc::AT_REMOVEDIR);
             }
         }
     }
@@ -314,11 +329,9 @@ impl Root {
     /// "container with id exists" if the ID is taken.
     pub fn reserve(&self, id: &str) -> Result<Container<'_>> {
         validate_id(id)?;
-        self.sweep_reservations();
         let name = sys::cstring(id)?;
         let exists = || Error::new(format!("container with id exists: {id}"));
-        let (_, nanos) = crate::time::now();
-        let temp = sys::cstring(format!("{RESERVATION}{}-{nanos}", sys::getpid()))?;
+        let temp = sys::cstring(format!("{RESERVATION}{id}"))?;
         let root = self.fd.as_raw_fd();
         let cannot = |e: std::io::Error| {
             Error::io(
@@ -329,15 +342,12 @@ impl Root {
                 &e,
             )
         };
-        sys::mkdirat(root, &temp, 0o700).map_err(cannot)?;
-        let fd = match self.open_dir(&temp) {
-            Ok(fd) => fd,
-            Err(e) => {
-                let _ = sys::unlinkat(root, &temp, libc::AT_REMOVEDIR);
-                return Err(cannot(e));
-            }
+        let fd = match self.take_reservation(&temp) {
+            Ok(Some(fd)) => fd,
+            Ok(None) => return Err(exists()),
+            Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => return Err(too_long(id)),
+            Err(e) => return Err(cannot(e)),
         };
-        let _ = sys::flock(fd.as_raw_fd(), libc::LOCK_EX);
         match sys::rename_noreplace(root, &temp, &name) {
             Ok(()) => {}
             Err(e) => {
@@ -360,10 +370,7 @@ impl Root {
                             _ => Err(exists()),
                         }
                     }
-                    Some(libc::ENAMETOOLONG) => Err(Error::new(format!(
-                        "container id is too long for a directory name ({} bytes)",
-                        id.len()
-                    ))),
+                    Some(libc::ENAMETOOLONG) => Err(too_long(id)),
                     _ => Err(cannot(e)),
                 };
             }
@@ -375,6 +382,13 @@ impl Root {
             root: self,
         })
     }
+}
+
+fn too_long(id: &str) -> Error {
+    Error::new(format!(
+        "container id is too long for a directory name ({} bytes)",
+        id.len()
+    ))
 }
 
 /// An open (and usually locked) container directory. The lock is released

@@ -255,37 +255,35 @@ fn seen_last(seen: &BTreeMap<Phase, BTreeMap<String, usize>>, phase: Phase) -> S
 /// renaming it into place leaves that directory behind. The window is too
 /// narrow for the random kills to hit often, so this places one by hand.
 #[test]
-fn reservations_of_dead_creates_are_swept_and_live_ones_kept() {
+fn reservations_of_dead_creates_are_taken_over_and_live_ones_kept() {
+    use std::os::fd::AsRawFd;
     use std::os::unix::fs::DirBuilderExt;
     let t = TempDir::new("reservation");
     let rt = Rt::new(t.path());
     let b = slow_bundle(t.path());
     fs::DirBuilder::new().mode(0o700).create(&rt.root).unwrap();
-    let dead = {
-        let mut c = std::process::Command::new("true").spawn().unwrap();
-        let pid = c.id();
-        c.wait().unwrap();
-        pid
-    };
-    let stale = format!(".creating-{dead}-123");
-    let live = format!(".creating-{}-456", std::process::id());
-    fs::create_dir(rt.root.join(&stale)).unwrap();
-    fs::create_dir(rt.root.join(&live)).unwrap();
-
+    // A create killed before its rename leaves `.creating-<id>`, unlocked.
+    fs::create_dir(rt.root.join(".creating-gone")).unwrap();
     let o = rt.run(&["delete", "--force", "gone"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(
-        entries(&rt.root),
-        vec![live.clone()],
-        "delete --force sweeps"
-    );
+    assert!(entries(&rt.root).is_empty(), "delete --force removes it");
 
-    fs::create_dir(rt.root.join(&stale)).unwrap();
+    fs::create_dir(rt.root.join(".creating-r1")).unwrap();
     let (ok, err) = rt.create(&b, "r1");
-    assert!(ok, "{err}");
-    let mut left = entries(&rt.root);
-    left.sort();
-    assert_eq!(left, vec![live, "r1".to_string()], "create sweeps");
+    assert!(ok, "a create takes over a dead create's reservation: {err}");
+    assert_eq!(entries(&rt.root), vec!["r1".to_string()]);
     assert!(rt.run(&["delete", "--force", "r1"]).status.success());
+
+    // A reservation whose lock is held is a create in progress.
+    let live = rt.root.join(".creating-r2");
+    fs::create_dir(&live).unwrap();
+    let dir = fs::File::open(&live).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let (ok, err) = rt.create(&b, "r2");
+    assert!(!ok && err.contains("container with id exists: r2"), "{err}");
+    assert!(rt.run(&["delete", "--force", "r2"]).status.success());
+    assert!(live.exists(), "a live create's reservation is kept");
+    drop(dir);
     reap_all();
 }

@@ -21,7 +21,7 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
         };
     }
     let root = Root::open(&g.root, false)?;
-    root.sweep_reservations();
+    root.remove_stale_reservation(id);
     let container = match root.open_container(id, Lock::TryExclusive)? {
         Opened::Found(c) => c,
         Opened::Missing if force => return Ok(()),
