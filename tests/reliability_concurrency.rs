@@ -94,6 +94,7 @@ fn assert_all_clean(rt: &Rt) {
 
 #[test]
 fn parallel_lifecycles_lose_nothing_and_no_state_file_is_ever_torn() {
+    let _serial = serial();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let t = TempDir::new("lifecycles");
@@ -159,6 +160,7 @@ fn parallel_lifecycles_lose_nothing_and_no_state_file_is_ever_torn() {
 
 #[test]
 fn racing_creates_of_one_id_exactly_one_wins() {
+    let _serial = serial();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let t = TempDir::new("racecreate");
     let rt = Arc::new(Rt::new(t.path()));
@@ -231,6 +233,7 @@ fn args(a: &[&str]) -> Vec<String> {
 
 #[test]
 fn start_racing_delete_leaves_either_a_whole_container_or_nothing() {
+    let _serial = serial();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let t = TempDir::new("racedelete");
     let rt = Arc::new(Rt::new(t.path()));
@@ -303,6 +306,7 @@ fn start_racing_delete_leaves_either_a_whole_container_or_nothing() {
 
 #[test]
 fn kill_racing_start_ends_the_container_exactly_once() {
+    let _serial = serial();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let t = TempDir::new("racekill");
     let rt = Arc::new(Rt::new(t.path()));

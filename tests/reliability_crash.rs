@@ -82,6 +82,7 @@ fn outcome(rt: &Rt, id: &str, finished: bool) -> String {
 
 #[test]
 fn sigkill_at_any_point_leaves_state_that_the_ordinary_commands_recover() {
+    let _serial = serial();
     let started = Instant::now();
     let t = TempDir::new("crash");
     let rt = Rt::new(t.path());
@@ -256,6 +257,7 @@ fn seen_last(seen: &BTreeMap<Phase, BTreeMap<String, usize>>, phase: Phase) -> S
 /// narrow for the random kills to hit often, so this places one by hand.
 #[test]
 fn reservations_of_dead_creates_are_taken_over_and_live_ones_kept() {
+    let _serial = serial();
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::DirBuilderExt;
     let t = TempDir::new("reservation");

@@ -172,6 +172,16 @@ fn pids() -> Vec<i32> {
 
 /// Reaps every exited child (orphaned proxies and hooks land on us, the
 /// subreaper). Call only while no `Child` of ours is still being waited on.
+/// Tests in one binary share the process: `reap_all` waits for any child,
+/// so it would steal the exit status of a command another test thread is
+/// waiting for. Every test that reaps holds this for its whole run.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub fn reap_all() {
     loop {
         let mut status = 0;
