@@ -17,7 +17,7 @@ use miniserde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::labels;
-use crate::state::{self, Lock, Opened, Record, Root};
+use crate::state::{self, real_status, Lock, Opened, Proxy, Record, Root};
 use crate::sys;
 
 /// Where containerd and Docker keep state roots for runtimes they drive
@@ -446,58 +446,10 @@ fn describe(e: &mut Entry, rec: &Record, now: i64) {
     }
 }
 
-/// What became of a recorded proxy.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Proxy {
-    Alive,
-    /// Exited, not yet reaped by its parent (the shim).
-    Zombie,
-    Gone,
-    /// The PID now belongs to another process (another start time, or not
-    /// `balena-extension-proxy ID`).
-    Reused,
-    /// No PID recorded.
-    None,
-}
-
 impl Proxy {
-    /// The proxy's identity is its PID, start time and ID argument, as in
-    /// [`Record::proxy_alive`]; this reads /proc once more to tell why not.
-    pub fn of(pid: i32, start: u64, id: &str) -> Proxy {
-        if pid <= 0 {
-            return Proxy::None;
-        }
-        match crate::proc::stat(pid) {
-            None => Proxy::Gone,
-            Some(s) if s.start != start => Proxy::Reused,
-            Some(s) if s.state == b'Z' || s.state == b'X' => Proxy::Zombie,
-            Some(_) if !crate::proc::has_first_arg(pid, id) => Proxy::Reused,
-            Some(_) => Proxy::Alive,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Proxy::Alive => "alive",
-            Proxy::Zombie => "zombie",
-            Proxy::Gone => "gone",
-            Proxy::Reused => "pid reused",
-            Proxy::None => "none",
-        }
-    }
-
     /// Provably not the proxy any more: nothing will ever reap or signal it.
     fn dead(self) -> bool {
         matches!(self, Proxy::Gone | Proxy::Reused | Proxy::None)
-    }
-}
-
-/// The same verdict as [`Record::live_status`], from one reading of /proc.
-pub fn real_status(recorded: &str, proxy_alive: bool, hook_alive: bool) -> &'static str {
-    match recorded {
-        state::CREATED if proxy_alive => state::CREATED,
-        state::RUNNING if hook_alive || proxy_alive => state::RUNNING,
-        _ => state::STOPPED,
     }
 }
 

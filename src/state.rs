@@ -81,8 +81,7 @@ pub struct MountRecord {
 impl Record {
     /// The proxy still runs: same PID, same start time, same ID argument.
     pub fn proxy_alive(&self) -> bool {
-        crate::proc::is_alive(self.pid, self.pid_start)
-            && crate::proc::has_first_arg(self.pid, &self.id)
+        Proxy::of(self.pid, self.pid_start, &self.id) == Proxy::Alive
     }
 
     /// Signals the proxy, unless it is gone or its PID is someone else's
@@ -101,14 +100,62 @@ impl Record {
         self.hook_pid > 0 && crate::proc::is_alive(self.hook_pid, self.hook_start)
     }
 
-    /// The status as it really is: a `created` container whose proxy is
-    /// gone (exited, zombie, or its PID reused) is `stopped`.
+    /// The status as it really is (see [`real_status`]).
     pub fn live_status(&self) -> &'static str {
-        match self.status.as_str() {
-            CREATED if self.proxy_alive() => CREATED,
-            RUNNING if self.hook_alive() || self.proxy_alive() => RUNNING,
-            _ => STOPPED,
+        real_status(&self.status, self.proxy_alive(), self.hook_alive())
+    }
+}
+
+/// What became of a recorded proxy.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Proxy {
+    Alive,
+    /// Exited, not yet reaped by its parent (the shim).
+    Zombie,
+    Gone,
+    /// The PID now belongs to another process (another start time, or not
+    /// `balena-extension-proxy ID`).
+    Reused,
+    /// No PID recorded.
+    None,
+}
+
+impl Proxy {
+    /// The proxy's identity is its PID, its start time (which has only
+    /// clock-tick resolution) and its ID argument; this also tells why a
+    /// recorded proxy is not alive.
+    pub fn of(pid: i32, start: u64, id: &str) -> Proxy {
+        if pid <= 0 {
+            return Proxy::None;
         }
+        match crate::proc::stat(pid) {
+            None => Proxy::Gone,
+            Some(s) if s.start != start => Proxy::Reused,
+            Some(s) if s.state == b'Z' || s.state == b'X' => Proxy::Zombie,
+            Some(_) if !crate::proc::has_first_arg(pid, id) => Proxy::Reused,
+            Some(_) => Proxy::Alive,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Proxy::Alive => "alive",
+            Proxy::Zombie => "zombie",
+            Proxy::Gone => "gone",
+            Proxy::Reused => "pid reused",
+            Proxy::None => "none",
+        }
+    }
+}
+
+/// The status as it really is: a `created` container whose proxy is gone
+/// (exited, zombie, or its PID reused) is `stopped`; a `running` one is
+/// running while its start hook or its proxy is.
+pub fn real_status(recorded: &str, proxy_alive: bool, hook_alive: bool) -> &'static str {
+    match recorded {
+        CREATED if proxy_alive => CREATED,
+        RUNNING if hook_alive || proxy_alive => RUNNING,
+        _ => STOPPED,
     }
 }
 
