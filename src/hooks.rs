@@ -119,6 +119,21 @@ pub struct Finished {
     pub last_line: String,
 }
 
+impl Finished {
+    /// `container "ID": hook NAME failed (exit status 3): <last line>`.
+    pub fn failure(&self, id: &str, name: &str, timeout: Duration) -> String {
+        let mut msg = format!(
+            "container \"{id}\": hook {name} failed ({})",
+            self.outcome.describe(timeout)
+        );
+        if !self.last_line.is_empty() {
+            msg += ": ";
+            msg += &self.last_line;
+        }
+        msg
+    }
+}
+
 /// Where a hook's output is forwarded besides the log.
 #[derive(Clone, Copy)]
 pub struct Sinks {

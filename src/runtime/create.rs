@@ -163,14 +163,7 @@ fn build(
             &mut |_| Ok(()),
         )?;
         if !done.outcome.success() {
-            let mut msg = format!(
-                "container \"{id}\": hook create failed ({})",
-                done.outcome.describe(g.hook_timeout)
-            );
-            if !done.last_line.is_empty() {
-                msg += &format!(": {}", done.last_line);
-            }
-            return Err(Error::new(msg));
+            return Err(Error::new(done.failure(id, hooks::CREATE, g.hook_timeout)));
         }
     }
 

@@ -115,12 +115,7 @@ fn run_delete_hook(g: &Globals, container: &state::Container, rec: &mut Record) 
         &mut |_| Ok(()),
     ) {
         Ok(done) if done.outcome.success() => {}
-        Ok(done) => warn(format!(
-            "container \"{id}\": hook delete failed ({}){}{}",
-            done.outcome.describe(g.hook_timeout),
-            if done.last_line.is_empty() { "" } else { ": " },
-            done.last_line
-        )),
+        Ok(done) => warn(done.failure(&id, hooks::DELETE, g.hook_timeout)),
         Err(e) => warn(format!("container \"{id}\": hook delete failed: {e}")),
     }
     Ok(())

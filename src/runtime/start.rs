@@ -143,12 +143,7 @@ fn run_detached(
         }
     };
     if !done.outcome.success() {
-        crate::log::warn(&format!(
-            "container \"{id}\": hook start failed ({}){}{}",
-            done.outcome.describe(g.hook_timeout),
-            if done.last_line.is_empty() { "" } else { ": " },
-            done.last_line
-        ));
+        crate::log::warn(&done.failure(&id, hooks::START, g.hook_timeout));
     }
     match finish(container, &mut rec, done.outcome.code()) {
         Ok(()) => 0,
