@@ -49,26 +49,12 @@ fn trace(b: &Path, id: &str) -> String {
 /// `create` with its own pid file; (ok, stderr, proxy pid).
 fn create_as(rt: &Rt, b: &Path, id: &str, tag: &str) -> (bool, String, Option<i32>) {
     let pid_file = rt.pids.join(format!("{id}.{tag}.pid"));
-    let err_path = rt.pids.join(format!("{id}.{tag}.stderr"));
-    let status = rt
-        .command(&[
-            "create",
-            "--bundle",
-            b.to_str().unwrap(),
-            "--pid-file",
-            pid_file.to_str().unwrap(),
-            id,
-        ])
-        .stderr(fs::File::create(&err_path).unwrap())
-        .status()
-        .unwrap();
-    let err = fs::read_to_string(&err_path).unwrap_or_default();
+    let (ok, err) = rt.create_with(b, id, &pid_file);
     let pid = fs::read_to_string(&pid_file)
         .ok()
         .map(|s| s.parse().expect("pid file holds bare digits"));
-    let _ = fs::remove_file(&err_path);
     let _ = fs::remove_file(&pid_file);
-    (status.success(), err, pid)
+    (ok, err, pid)
 }
 
 /// Nothing left in the root, no proxy, no runtime process, every log line

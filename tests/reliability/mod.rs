@@ -76,8 +76,12 @@ impl Rt {
     /// `create` to its end. Its stderr goes to a file, not a pipe: the
     /// proxy keeps it open, so a pipe would never reach EOF.
     pub fn create(&self, bundle: &Path, id: &str) -> (bool, String) {
-        let pid_file = self.pid_file(id);
-        let err_path = self.pids.join(format!("{id}.stderr"));
+        self.create_with(bundle, id, &self.pid_file(id))
+    }
+
+    /// `create` writing its pid file to `pid_file`.
+    pub fn create_with(&self, bundle: &Path, id: &str, pid_file: &Path) -> (bool, String) {
+        let err_path = pid_file.with_extension("stderr");
         let status = self
             .command(&[
                 "create",
@@ -118,10 +122,7 @@ pub fn proxies(id: &str, root: &Path) -> Vec<i32> {
     pids()
         .into_iter()
         .filter(|&pid| {
-            let Ok(cmd) = fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
+            let args = args_of(pid);
             args.len() >= 3
                 && args[0].ends_with(b"balena-extension-proxy")
                 && args[1] == id.as_bytes()
@@ -137,13 +138,12 @@ pub fn all_proxies(root: &Path) -> Vec<(i32, String)> {
     pids()
         .into_iter()
         .filter_map(|pid| {
-            let cmd = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
+            let args = args_of(pid);
             let ours = args.len() >= 3
                 && args[0].ends_with(b"balena-extension-proxy")
                 && args[2] == root
                 && running(pid);
-            ours.then(|| (pid, text(args[1])))
+            ours.then(|| (pid, text(&args[1])))
         })
         .collect()
 }
@@ -162,6 +162,13 @@ pub fn hooks_of(id: &str) -> Vec<i32> {
         .collect()
 }
 
+/// The arguments of `pid` (argv[0] first), empty if it is gone.
+fn args_of(pid: i32) -> Vec<Vec<u8>> {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|cmd| cmd.split(|&b| b == 0).map(<[u8]>::to_vec).collect())
+        .unwrap_or_default()
+}
+
 fn pids() -> Vec<i32> {
     fs::read_dir("/proc")
         .unwrap()
@@ -170,8 +177,6 @@ fn pids() -> Vec<i32> {
         .collect()
 }
 
-/// Reaps every exited child (orphaned proxies and hooks land on us, the
-/// subreaper). Call only while no `Child` of ours is still being waited on.
 /// Tests in one binary share the process: `reap_all` waits for any child,
 /// so it would steal the exit status of a command another test thread is
 /// waiting for. Every test that reaps holds this for its whole run.
@@ -182,6 +187,8 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Reaps every exited child (orphaned proxies and hooks land on us, the
+/// subreaper). Call only while no `Child` of ours is still being waited on.
 pub fn reap_all() {
     loop {
         let mut status = 0;
@@ -301,11 +308,9 @@ pub fn runtimes(root: &Path) -> Vec<i32> {
     pids()
         .into_iter()
         .filter(|&pid| {
-            let Ok(cmd) = fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
-            args[0].ends_with(b"balena-extension-runtime")
+            let args = args_of(pid);
+            !args.is_empty()
+                && args[0].ends_with(b"balena-extension-runtime")
                 && args.windows(2).any(|w| w[0] == b"--root" && w[1] == root)
                 && running(pid)
         })
