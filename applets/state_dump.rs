@@ -2,7 +2,7 @@
 //! names: state-dump balena-extension-state-dump
 //! summary: list the containers the runtime knows and check their state
 //!
-//! Parsing only; the listing, the checks and `--prune` live in `src/dump.rs`.
+//! Parsing only; the listing, the checks and `--prune` live in `src/dump/`.
 
 use std::ffi::OsString;
 
