@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::path::Path;
 
 /// Asserts a failed create left nothing: no state entry, no pid file, no
 /// stray files in the state root or beside the pid file.
@@ -26,22 +25,10 @@ fn assert_nothing_left(rt: &Runtime, id: &str, c: &Created) {
         let name = e.unwrap().file_name().into_string().unwrap();
         assert!(!name.contains(".tmp"), "leftover temp file {name}");
     }
-    assert!(no_proxy_for(id), "a proxy for {id} is still running");
-}
-
-/// No live process runs as `balena-extension-proxy ID`.
-fn no_proxy_for(id: &str) -> bool {
-    fs::read_dir("/proc").unwrap().flatten().all(|e| {
-        let pid = e.file_name();
-        let Ok(cmd) = fs::read(Path::new("/proc").join(&pid).join("cmdline")) else {
-            return true;
-        };
-        let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
-        let is_proxy = args.len() > 1
-            && args[0].ends_with(b"balena-extension-proxy")
-            && args[1] == id.as_bytes();
-        !is_proxy || !running(pid.to_str().unwrap().parse().unwrap_or(0))
-    })
+    assert!(
+        proxies(id, &rt.root).is_empty(),
+        "a proxy for {id} is still running"
+    );
 }
 
 /// The last log line: valid JSON, level error, with the message.

@@ -269,3 +269,45 @@ pub fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// Running (not zombie) processes that are the proxy of `id` in `root`:
+/// `balena-extension-proxy ID ROOT`.
+pub fn proxies(id: &str, root: &Path) -> Vec<i32> {
+    all_proxies(root)
+        .into_iter()
+        .filter(|(_, of)| of == id)
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// Every running proxy of any container in `root`, with its container ID.
+pub fn all_proxies(root: &Path) -> Vec<(i32, String)> {
+    let root = root.to_str().unwrap().as_bytes();
+    pids()
+        .into_iter()
+        .filter_map(|pid| {
+            let args = args_of(pid);
+            let ours = args.len() >= 3
+                && args[0].ends_with(b"balena-extension-proxy")
+                && args[2] == root
+                && running(pid);
+            ours.then(|| (pid, String::from_utf8_lossy(&args[1]).into_owned()))
+        })
+        .collect()
+}
+
+/// The arguments of `pid` (argv[0] first), empty if it is gone.
+pub fn args_of(pid: i32) -> Vec<Vec<u8>> {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|cmd| cmd.split(|&b| b == 0).map(<[u8]>::to_vec).collect())
+        .unwrap_or_default()
+}
+
+/// Every process ID in `/proc`.
+pub fn pids() -> Vec<i32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}

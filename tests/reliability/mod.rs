@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{binary, running};
+use crate::common::{args_of, binary, pids, running};
 
 /// The runtime with a private state root, its log in JSON.
 pub struct Rt {
@@ -115,39 +115,6 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Running (not zombie) processes that are the proxy of `id` in `root`:
-/// `balena-extension-proxy ID ROOT`.
-pub fn proxies(id: &str, root: &Path) -> Vec<i32> {
-    let root = root.to_str().unwrap().as_bytes();
-    pids()
-        .into_iter()
-        .filter(|&pid| {
-            let args = args_of(pid);
-            args.len() >= 3
-                && args[0].ends_with(b"balena-extension-proxy")
-                && args[1] == id.as_bytes()
-                && args[2] == root
-                && running(pid)
-        })
-        .collect()
-}
-
-/// Every proxy of any container in `root`.
-pub fn all_proxies(root: &Path) -> Vec<(i32, String)> {
-    let root = root.to_str().unwrap().as_bytes();
-    pids()
-        .into_iter()
-        .filter_map(|pid| {
-            let args = args_of(pid);
-            let ours = args.len() >= 3
-                && args[0].ends_with(b"balena-extension-proxy")
-                && args[2] == root
-                && running(pid);
-            ours.then(|| (pid, text(&args[1])))
-        })
-        .collect()
-}
-
 /// Running processes whose environment names container `id` (its hooks).
 pub fn hooks_of(id: &str) -> Vec<i32> {
     let needle = format!("EXTENSION_CONTAINER_ID={id}");
@@ -159,21 +126,6 @@ pub fn hooks_of(id: &str) -> Vec<i32> {
                 .unwrap_or(false)
                 && running(pid)
         })
-        .collect()
-}
-
-/// The arguments of `pid` (argv[0] first), empty if it is gone.
-fn args_of(pid: i32) -> Vec<Vec<u8>> {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmd| cmd.split(|&b| b == 0).map(<[u8]>::to_vec).collect())
-        .unwrap_or_default()
-}
-
-fn pids() -> Vec<i32> {
-    fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect()
 }
 
