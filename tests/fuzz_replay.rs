@@ -7,11 +7,14 @@
 //! `FUZZ_REPLAY_RUNS=N` sets the generated inputs per target;
 //! `RELIABILITY_SEED=N` replays a run.
 
+mod common;
 #[path = "../fuzz/targets.rs"]
 mod targets;
 
 use std::path::Path;
 use std::time::Instant;
+
+use common::Rng;
 
 /// Pieces the runtime's parsers care about, spliced into inputs.
 const TOKENS: &[&[u8]] = &[
@@ -62,48 +65,31 @@ const TOKENS: &[&[u8]] = &[
     b"\xc3\xa9",
 ];
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
     let mut data = if seeds.is_empty() {
         Vec::new()
     } else {
-        seeds[rng.below(seeds.len())].clone()
+        seeds[rng.below_usize(seeds.len())].clone()
     };
-    for _ in 0..1 + rng.below(6) {
-        let at = rng.below(data.len() + 1);
-        match rng.below(6) {
+    for _ in 0..1 + rng.below_usize(6) {
+        let at = rng.below_usize(data.len() + 1);
+        match rng.below_usize(6) {
             0 if !data.is_empty() => {
-                let i = rng.below(data.len());
-                data[i] ^= 1 << rng.below(8);
+                let i = rng.below_usize(data.len());
+                data[i] ^= 1 << rng.below_usize(8);
             }
             1 if !data.is_empty() => {
-                let end = (at + rng.below(16)).min(data.len());
+                let end = (at + rng.below_usize(16)).min(data.len());
                 data.drain(at.min(end)..end);
             }
             2 => {
-                let t = TOKENS[rng.below(TOKENS.len())];
+                let t = TOKENS[rng.below_usize(TOKENS.len())];
                 data.splice(at..at, t.iter().copied());
             }
             3 if !seeds.is_empty() => {
-                let other = &seeds[rng.below(seeds.len())];
-                let from = rng.below(other.len() + 1);
-                let to = (from + rng.below(64)).min(other.len());
+                let other = &seeds[rng.below_usize(seeds.len())];
+                let from = rng.below_usize(other.len() + 1);
+                let to = (from + rng.below_usize(64)).min(other.len());
                 data.splice(at..at, other[from..to].iter().copied());
             }
             4 => data.truncate(at),
@@ -143,18 +129,7 @@ fn every_fuzz_target_survives_its_corpus_and_mutations_of_it() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(50_000);
-    let seed = std::env::var("RELIABILITY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("fuzz replay: RELIABILITY_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_env("fuzz replay");
     for &(target, f) in targets::TARGETS {
         let started = Instant::now();
         let corpus = seeds(target);

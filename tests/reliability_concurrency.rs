@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{all_proxies, bundle, proxies, reap, write_script, TempDir, OVERLAY};
+use common::{all_proxies, bundle, proxies, reap, write_script, Rng, TempDir, OVERLAY};
 use reliability::*;
 
 /// The tests reap orphans as a subreaper: they must not run at once.

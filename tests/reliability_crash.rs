@@ -21,7 +21,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{bundle, proxies, write_script, TempDir, OVERLAY};
+use common::{bundle, proxies, write_script, Rng, TempDir, OVERLAY};
 use reliability::*;
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]

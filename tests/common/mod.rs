@@ -1,4 +1,5 @@
-//! Shared helpers for the tests that drive the real binary.
+//! Shared helpers for the tests that drive the real binary (and the seeded
+//! generator the fuzz replay uses too).
 #![allow(dead_code)]
 
 use std::fs;
@@ -310,4 +311,44 @@ pub fn pids() -> Vec<i32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect()
+}
+
+/// A seeded xorshift generator: a failing run prints its seed, and
+/// `RELIABILITY_SEED=<seed>` replays it.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env(tag: &str) -> Rng {
+        let seed = std::env::var("RELIABILITY_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("{tag}: RELIABILITY_SEED={seed}");
+        Rng(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// Uniform in `0..n`, for indices and lengths.
+    pub fn below_usize(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
 }

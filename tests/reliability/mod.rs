@@ -1,5 +1,5 @@
 //! Helpers shared by the crash-safety and concurrency tests: direct command
-//! lines, process scans, invariant checks and a small seeded PRNG.
+//! lines, process scans, invariant checks and how many rounds to run.
 #![allow(dead_code)]
 
 use std::fs;
@@ -206,41 +206,6 @@ pub fn entries(dir: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// A seeded xorshift generator: a failing run prints its seed, and
-/// `RELIABILITY_SEED=<seed>` replays it.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn from_env(tag: &str) -> Rng {
-        let seed = std::env::var("RELIABILITY_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-                    | 1
-            });
-        eprintln!("{tag}: RELIABILITY_SEED={seed}");
-        Rng(seed)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Uniform in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// How many rounds to run: `default`, scaled by `RELIABILITY_SCALE`
