@@ -74,6 +74,22 @@ echo
 echo "== sizes (stripped, $TARGET)"
 check static "$(size_of "$STATIC")" $STATIC_BUDGET "$STATIC"
 check dynamic "$(size_of "$DYNAMIC")" $DYNAMIC_BUDGET "$DYNAMIC"
+# std as the toolchain ships it keeps its backtrace symbolizer (gimli,
+# addr2line, miniz_oxide, rustc-demangle) reachable from the default panic
+# hook, whatever the panic strategy: only a std built from source without it
+# (-Z build-std with panic_immediate_abort, or a Yocto libstd-rs without the
+# "backtrace" feature) drops it. Its share shows what such a build saves.
+SYMBOLS=target/bloat/$TARGET/release/balena-extension-runtime
+if [ -f "$SYMBOLS" ]; then
+    symbolizer=$(nm -S -C "$SYMBOLS" 2>/dev/null |
+        grep -E ' [tTrRdD] .*(gimli|addr2line|backtrace|miniz_oxide|rustc_demangle|symbolize)' |
+        { sum=0; while read -r _ size _; do sum=$((sum + 0x$size)); done; echo $sum; })
+    printf 'INFO     %-34s %8d bytes (%4d KiB)   in each build\n' \
+        "std's backtrace symbolizer" "$symbolizer" $((symbolizer / 1024))
+    rest=$(($(size_of "$DYNAMIC") - symbolizer))
+    printf 'INFO     %-34s %8d bytes (%4d KiB)   budget %8d\n' \
+        "dynamic without the symbolizer" $rest $((rest / 1024)) $DYNAMIC_BUDGET
+fi
 [ "$(file -b "$STATIC" | grep -c 'statically linked')" = 1 ] || {
     echo "FAIL     $STATIC is not statically linked"
     fail=1
