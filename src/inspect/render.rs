@@ -70,7 +70,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 /// A long sha256 shown as `sha256:01234567...`.
 fn short_digest(v: &str) -> String {
-    let d = super::abi_digest(v);
+    let d = super::host::abi_digest(v);
     if d.len() > 16 && d.bytes().all(|b| b.is_ascii_hexdigit()) {
         format!("sha256:{}...", &d[..8])
     } else {
@@ -161,7 +161,7 @@ pub fn human(r: &Report) -> String {
                 None => "-".into(),
             };
             [
-                super::short_label(&l.name).to_string(),
+                super::compat::short_label(&l.name).to_string(),
                 value,
                 l.status.clone(),
             ]

@@ -1,0 +1,182 @@
+//! The extension's files: counted, and each one that would shadow (or, as a
+//! whiteout, delete) a host path listed, flagged when the host needs it.
+
+use std::fs;
+use std::path::Path;
+
+use super::files::{self, host_lookup, View};
+use super::{glob, Content, Findings, Shadow, Shadows, MAX_SHADOWS};
+
+/// This program's path on the host, if it lives inside the host root.
+pub(super) fn own_path(host: &Path) -> Option<String> {
+    let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
+    let host = host.canonicalize().ok()?;
+    let rel = exe.strip_prefix(&host).ok()?;
+    Some(format!("/{}", rel.display()))
+}
+
+/// Host paths an extension must not replace, and why.
+const ESSENTIAL: &[(&str, &str)] = &[
+    ("/etc/os-release", "os-release identifies the OS"),
+    ("/usr/lib/os-release", "os-release identifies the OS"),
+    ("/lib/ld-linux*", "the dynamic loader"),
+    ("/lib64/ld-linux*", "the dynamic loader"),
+    ("/lib/ld-musl*", "the dynamic loader"),
+    ("/usr/lib/ld-linux*", "the dynamic loader"),
+    ("/usr/lib64/ld-linux*", "the dynamic loader"),
+    ("/bin/sh", "the shell"),
+    ("/sbin/init", "init"),
+    ("/lib/systemd/systemd", "init"),
+    ("/usr/lib/systemd/systemd", "init"),
+    ("/boot", "boot files"),
+    ("/boot/*", "boot files"),
+    ("/usr/bin/balena-engine*", "the container engine"),
+    ("/usr/bin/docker*", "the container engine"),
+    ("/usr/bin/balena-extension-*", "this runtime"),
+];
+
+/// Why replacing `path` would break the host, if it would: it is essential,
+/// or (when it replaces a directory) holds something essential.
+fn danger(path: &str, hides_dir: bool, own: Option<&str>) -> Option<String> {
+    if own == Some(path) {
+        return Some("this runtime".to_string());
+    }
+    for (pattern, why) in ESSENTIAL {
+        if glob::matches(pattern, path) {
+            return Some(why.to_string());
+        }
+        if hides_dir
+            && pattern.len() > path.len()
+            && pattern.starts_with(path)
+            && pattern.as_bytes()[path.len()] == b'/'
+        {
+            return Some(format!("hides {why}"));
+        }
+    }
+    if hides_dir {
+        if let Some(own) = own {
+            if own.starts_with(path) && own.as_bytes().get(path.len()) == Some(&b'/') {
+                return Some("hides this runtime".to_string());
+            }
+        }
+    }
+    None
+}
+
+fn kind_of(m: &fs::Metadata) -> &'static str {
+    let t = m.file_type();
+    if files::is_whiteout(m) {
+        "whiteout"
+    } else if t.is_dir() {
+        "dir"
+    } else if t.is_symlink() {
+        "symlink"
+    } else if t.is_file() {
+        "file"
+    } else {
+        "special"
+    }
+}
+
+pub(super) fn check_content(
+    view: &View,
+    host: &Path,
+    own: Option<&str>,
+    f: &mut Findings,
+) -> (Content, Shadows) {
+    let mut c = Content::default();
+    let mut s = Shadows {
+        count: 0,
+        dangerous: 0,
+        truncated: false,
+        paths: Vec::new(),
+    };
+    // Directories the host does not have (or has as a non-directory): what
+    // is below them is new and needs no lookup.
+    // Kept sorted, for binary search.
+    let mut fresh: Vec<String> = Vec::new();
+    let mark_fresh = |fresh: &mut Vec<String>, path: &str| {
+        if let Err(i) = fresh.binary_search_by(|p| p.as_str().cmp(path)) {
+            fresh.insert(i, path.to_string());
+        }
+    };
+    view.walk(&mut |e| {
+        let m = e.meta;
+        if e.whiteout {
+            c.whiteouts += 1;
+        } else if m.is_dir() {
+            c.dirs += 1;
+        } else if m.file_type().is_symlink() {
+            c.symlinks += 1;
+        } else if m.is_file() {
+            c.files += 1;
+            c.bytes += m.len();
+        } else {
+            c.other += 1;
+        }
+        if e.path == "/hooks" || e.path.starts_with("/hooks/") {
+            return;
+        }
+        let parent = &e.path[..e.path.rfind('/').unwrap_or(0)];
+        let parent_fresh = fresh.binary_search_by(|p| p.as_str().cmp(parent)).is_ok();
+        let host_meta = if parent_fresh {
+            None
+        } else {
+            host_lookup(host, e.path, false).map(|(_, hm)| hm)
+        };
+        let Some(hm) = host_meta else {
+            if m.is_dir() && !e.whiteout {
+                mark_fresh(&mut fresh, e.path);
+            }
+            return;
+        };
+        if m.is_dir() && !e.whiteout {
+            if hm.is_dir() {
+                return; // Directories merge.
+            }
+            mark_fresh(&mut fresh, e.path);
+        }
+        let reason = danger(e.path, hm.is_dir(), own);
+        s.count += 1;
+        if reason.is_some() {
+            s.dangerous += 1;
+            let verb = if e.whiteout { "deletes" } else { "shadows" };
+            f.incompatible.push(format!(
+                "the extension {verb} {} ({})",
+                e.path,
+                reason.as_deref().unwrap_or("")
+            ));
+        }
+        if s.paths.len() < MAX_SHADOWS {
+            s.paths.push(Shadow {
+                path: e.path.to_string(),
+                kind: kind_of(m).to_string(),
+                host_kind: kind_of(&hm).to_string(),
+                dangerous: reason.is_some(),
+                reason,
+            });
+        } else {
+            s.truncated = true;
+        }
+    });
+    (c, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_essential_paths_and_directories_hiding_them() {
+        assert!(danger("/etc/os-release", false, None).is_some());
+        assert!(danger("/lib/ld-linux-aarch64.so.1", false, None).is_some());
+        assert!(danger("/boot/config.txt", false, None).is_some());
+        assert!(danger("/usr/bin/dockerd", false, None).is_some());
+        assert!(danger("/usr/bin/foo", false, None).is_none());
+        // A symlink replacing the host's /lib directory hides its loader.
+        assert!(danger("/lib", true, None).is_some());
+        assert!(danger("/lib", false, None).is_none());
+        assert!(danger("/opt/ber", false, Some("/opt/ber")).is_some());
+        assert!(danger("/opt", true, Some("/opt/ber")).is_some());
+    }
+}
