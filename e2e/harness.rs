@@ -475,6 +475,85 @@ impl Docker {
     pub fn rm(&self, id: &str) {
         self.run_for(&["rm", id], Duration::from_secs(60)).ok();
     }
+
+    /// `docker run` of `image` as an extension named `name`, its hooks
+    /// recording into `out`; see [`ExtensionRun`].
+    pub fn extension<'a>(&'a self, name: &'a str, out: &Path, image: &'a str) -> ExtensionRun<'a> {
+        ExtensionRun {
+            docker: self,
+            name,
+            out: out_label(out),
+            image,
+            detach: false,
+            tty: false,
+            options: Vec::new(),
+        }
+    }
+}
+
+/// `docker run [-d] [-t] --runtime extension --name NAME --label OUT
+/// [OPTIONS] IMAGE`: what every scenario runs, so that each one spells out
+/// only what it changes.
+pub struct ExtensionRun<'a> {
+    docker: &'a Docker,
+    name: &'a str,
+    out: String,
+    image: &'a str,
+    detach: bool,
+    tty: bool,
+    options: Vec<String>,
+}
+
+impl ExtensionRun<'_> {
+    /// `-d`: `docker run` returns once the container is started.
+    pub fn detach(mut self) -> Self {
+        self.detach = true;
+        self
+    }
+
+    /// `-t`: the runtime gets a `--console-socket`.
+    pub fn tty(mut self) -> Self {
+        self.tty = true;
+        self
+    }
+
+    /// `--label LABEL` on the container record.
+    pub fn label(self, label: &str) -> Self {
+        self.options(&["--label", label])
+    }
+
+    /// More options, passed as they are (`-e`, `-v`, ...).
+    pub fn options(mut self, options: &[&str]) -> Self {
+        self.options.extend(options.iter().map(|o| o.to_string()));
+        self
+    }
+
+    fn args(&self) -> Vec<&str> {
+        let mut args = vec!["run"];
+        if self.detach {
+            args.push("-d");
+        }
+        if self.tty {
+            args.push("-t");
+        }
+        args.extend(["--runtime", "extension", "--name", self.name]);
+        args.extend(["--label", &self.out]);
+        args.extend(self.options.iter().map(String::as_str));
+        args.push(self.image);
+        args
+    }
+
+    pub fn run(&self) -> Output {
+        self.docker.run(&self.args())
+    }
+
+    pub fn run_for(&self, limit: Duration) -> Output {
+        self.docker.run_for(&self.args(), limit)
+    }
+
+    pub fn spawn(&self) -> Running {
+        self.docker.spawn(&self.args())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -518,6 +597,18 @@ impl Ctr<'_> {
             "--fifo-dir".into(),
             self.env.tmp.join("ctr-fifo").to_string_lossy().into_owned(),
         ]
+    }
+
+    /// `ctr run --rm` of `image` as container `id` with our runtime, with
+    /// `--annotation` for each of `annotations`.
+    pub fn run_extension(&self, image: &str, id: &str, annotations: &[&str]) -> Output {
+        let mut args = vec!["run".to_string(), "--rm".to_string()];
+        args.extend(self.runtime_args());
+        for a in annotations {
+            args.extend(["--annotation".to_string(), a.to_string()]);
+        }
+        args.extend([image.to_string(), id.to_string()]);
+        self.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Imports `rootfs` as an OCI image-layout tarball built here; returns
@@ -638,6 +729,11 @@ echo "{hook} hook stderr for $EXTENSION_CONTAINER_ID" >&2
 
 /// The label telling hooks where to record.
 pub const OUT_LABEL: &str = "io.balena.image.e2e-out";
+
+/// The label (`KEY=VALUE`) telling hooks to record into `out`.
+pub fn out_label(out: &Path) -> String {
+    format!("{OUT_LABEL}={}", out.display())
+}
 
 impl Rootfs {
     pub fn new(env: &Env, name: &str) -> Rootfs {

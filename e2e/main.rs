@@ -20,10 +20,6 @@ const CLASS: &str = "io.balena.image.class";
 const OVERLAY: (&str, &str) = (CLASS, "overlay");
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
-fn out_label(out: &Path) -> String {
-    format!("{OUT_LABEL}={}", out.display())
-}
-
 /// A shell snippet that blocks until `$out/go` exists (at most 120 s, so a
 /// failed test cannot leave it behind for long).
 const WAIT_FOR_GO: &str =
@@ -135,20 +131,15 @@ fn s01_docker_run_runs_hooks_in_order_with_documented_env_and_rm_leaves_nothing(
     let out = env.out_dir("c");
     let vol = env.out_dir("vol");
     let name = unique("s01");
-    let run = docker.run(&[
-        "run",
-        "--runtime",
-        "extension",
-        "--name",
-        &name,
-        "--label",
-        &out_label(&out),
-        "-e",
-        "E2E_CONTAINER_ENV=must-not-reach-hooks",
-        "-v",
-        &format!("{}:/data/my-vol", vol.display()),
-        tag,
-    ]);
+    let run = docker
+        .extension(&name, &out, tag)
+        .options(&[
+            "-e",
+            "E2E_CONTAINER_ENV=must-not-reach-hooks",
+            "-v",
+            &format!("{}:/data/my-vol", vol.display()),
+        ])
+        .run();
     assert!(run.success(), "docker run failed: {run}");
     let id = docker.id(&name);
     assert_eq!(docker.wait_exited(&id, SECS(30)), 0);
@@ -199,18 +190,7 @@ fn s02_image_without_overlay_class_is_refused_naming_the_label() {
     for (tag, must_mention) in [("e2e/s02:unlabelled", CLASS), ("e2e/s02:volume", "volume")] {
         let out = env.out_dir(tag.rsplit(':').next().unwrap());
         let name = unique("s02");
-        let run = docker
-            .run(&[
-                "run",
-                "--runtime",
-                "extension",
-                "--name",
-                &name,
-                "--label",
-                &out_label(&out),
-                tag,
-            ])
-            .failed();
+        let run = docker.extension(&name, &out, tag).run().failed();
         assert!(
             run.stderr.contains(CLASS) && run.stderr.contains(must_mention),
             "the Docker user's error for {tag} must name {CLASS} (and {must_mention}): {run}"
@@ -237,16 +217,7 @@ fn s03_hook_exit_status_becomes_container_exit_and_failing_create_hook_fails_run
     docker.import(&rootfs, &[OVERLAY], "e2e/s03:start7");
     let out = env.out_dir("start7");
     let name = unique("s03");
-    let run = docker.run(&[
-        "run",
-        "--runtime",
-        "extension",
-        "--name",
-        &name,
-        "--label",
-        &out_label(&out),
-        "e2e/s03:start7",
-    ]);
+    let run = docker.extension(&name, &out, "e2e/s03:start7").run();
     assert_eq!(
         run.code,
         Some(7),
@@ -269,16 +240,8 @@ fn s03_hook_exit_status_becomes_container_exit_and_failing_create_hook_fails_run
     let out = env.out_dir("create-fails");
     let name = unique("s03");
     let run = docker
-        .run(&[
-            "run",
-            "--runtime",
-            "extension",
-            "--name",
-            &name,
-            "--label",
-            &out_label(&out),
-            "e2e/s03:create-fails",
-        ])
+        .extension(&name, &out, "e2e/s03:create-fails")
+        .run()
         .failed();
     assert!(
         run.stderr.contains(message),
@@ -307,17 +270,11 @@ fn s04_docker_logs_shows_create_and_start_hook_output() {
     docker.import(&rootfs, &[OVERLAY], "e2e/s04:1");
     let out = env.out_dir("c");
     let name = unique("s04");
-    docker.ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        "extension",
-        "--name",
-        &name,
-        "--label",
-        &out_label(&out),
-        "e2e/s04:1",
-    ]);
+    docker
+        .extension(&name, &out, "e2e/s04:1")
+        .detach()
+        .run()
+        .ok();
     let id = docker.id(&name);
     assert_eq!(docker.wait_exited(&id, SECS(30)), 0);
     let logs = docker.run(&["logs", &id]);
@@ -348,21 +305,12 @@ fn s05_labels_only_on_the_docker_container_record_are_found_via_config_v2_json()
     docker.import(&rootfs, &[], "e2e/s05:1");
     let out = env.out_dir("c");
     let name = unique("s05");
-    let run = docker.spawn(&[
-        "run",
-        "-d",
-        "--runtime",
-        "extension",
-        "--name",
-        &name,
-        "--label",
-        &format!("{CLASS}=overlay"),
-        "--label",
-        "io.balena.image.e2e-only-on-container=yes",
-        "--label",
-        &out_label(&out),
-        "e2e/s05:1",
-    ]);
+    let run = docker
+        .extension(&name, &out, "e2e/s05:1")
+        .detach()
+        .label(&format!("{CLASS}=overlay"))
+        .label("io.balena.image.e2e-only-on-container=yes")
+        .spawn();
     wait_for_file(&out.join("start.ran"), SECS(60), "start hook");
     let id = docker.id(&name);
     let config = bundle_config(&env, "moby", &id);
@@ -402,17 +350,7 @@ fn s05_labels_only_on_the_docker_container_record_are_found_via_config_v2_json()
 /// container ID and the pending `docker run`.
 fn start_slow_extension(env: &Env, docker: &Docker, tag: &str, out: &Path) -> (String, Running) {
     let name = unique(&env.test);
-    let run = docker.spawn(&[
-        "run",
-        "-d",
-        "--runtime",
-        "extension",
-        "--name",
-        &name,
-        "--label",
-        &out_label(out),
-        tag,
-    ]);
+    let run = docker.extension(&name, out, tag).detach().spawn();
     wait_for_file(&out.join("start.ran"), SECS(60), "start hook");
     (docker.id(&name), run)
 }
@@ -480,20 +418,10 @@ fn s07_twenty_extensions_started_concurrently_all_exit_zero_and_clean_up() {
         })
     };
     parallel(&|i| {
-        let run = docker.run_for(
-            &[
-                "run",
-                "-d",
-                "--runtime",
-                "extension",
-                "--name",
-                &names[i],
-                "--label",
-                &out_label(&outs[i]),
-                "e2e/s07:1",
-            ],
-            SECS(120),
-        );
+        let run = docker
+            .extension(&names[i], &outs[i], "e2e/s07:1")
+            .detach()
+            .run_for(SECS(120));
         assert!(run.success(), "extension {i}: {run}");
     });
     let ids: Vec<String> = names.iter().map(|n| docker.id(n)).collect();
@@ -527,16 +455,11 @@ fn s08_ctr_run_with_overlay_annotation_works_and_without_it_fails_naming_the_lab
 
     let out = env.out_dir("annotated");
     let id = unique("s08");
-    let mut args: Vec<String> = vec!["run".into(), "--rm".into()];
-    args.extend(ctr.runtime_args());
-    args.extend([
-        "--annotation".into(),
-        format!("{CLASS}=overlay"),
-        "--annotation".into(),
-        out_label(&out),
-    ]);
-    args.extend([image.clone(), id.clone()]);
-    let run = ctr.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = ctr.run_extension(
+        &image,
+        &id,
+        &[&format!("{CLASS}=overlay"), &out_label(&out)],
+    );
     assert!(run.success(), "ctr run of an annotated extension: {run}");
     assert_eq!(hook_order(&out), ["create", "start", "delete"]);
     let out_s = out.display().to_string();
@@ -551,12 +474,7 @@ fn s08_ctr_run_with_overlay_annotation_works_and_without_it_fails_naming_the_lab
 
     let out = env.out_dir("plain");
     let id = unique("s08");
-    let mut args: Vec<String> = vec!["run".into(), "--rm".into()];
-    args.extend(ctr.runtime_args());
-    args.extend(["--annotation".into(), out_label(&out), image, id.clone()]);
-    let run = ctr
-        .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .failed();
+    let run = ctr.run_extension(&image, &id, &[&out_label(&out)]).failed();
     assert!(
         run.stderr.contains(CLASS),
         "ctr's error must name {CLASS}: {run}"
@@ -639,20 +557,10 @@ fn s10_terminal_runs_finish_promptly_and_background_hook_children_do_not_hang() 
     docker.import(&rootfs, &[OVERLAY], "e2e/s10:tty");
     let out = env.out_dir("tty");
     let name = unique("s10");
-    let run = docker.run_for(
-        &[
-            "run",
-            "-t",
-            "--runtime",
-            "extension",
-            "--name",
-            &name,
-            "--label",
-            &out_label(&out),
-            "e2e/s10:tty",
-        ],
-        SECS(30),
-    );
+    let run = docker
+        .extension(&name, &out, "e2e/s10:tty")
+        .tty()
+        .run_for(SECS(30));
     assert!(run.success(), "docker run -t: {run}");
     let id = docker.id(&name);
     docker.assert_exited(&id, 0);
@@ -676,13 +584,11 @@ fn s10_terminal_runs_finish_promptly_and_background_hook_children_do_not_hang() 
     for tty in [false, true] {
         let out = env.out_dir(if tty { "bg-tty" } else { "bg" });
         let name = unique("s10");
-        let mut args = vec!["run", "--runtime", "extension", "--name", &name];
+        let mut extension = docker.extension(&name, &out, "e2e/s10:bg");
         if tty {
-            args.push("-t");
+            extension = extension.tty();
         }
-        let label = out_label(&out);
-        args.extend(["--label", &label, "e2e/s10:bg"]);
-        let run = docker.run_for(&args, SECS(30));
+        let run = extension.run_for(SECS(30));
         let id = docker.id(&name);
         let rm = docker.run_for(&["rm", "-f", &id], SECS(30));
         for f in ["create-bg.pid", "start-bg.pid"] {
