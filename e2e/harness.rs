@@ -687,18 +687,24 @@ fn oci_layout(rootfs: &Rootfs, labels: &[(&str, &str)], tag: &str) -> PathBuf {
     .unwrap();
     fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let tar = dir.with_extension("oci.tar");
+    tar_dir(&dir, &tar, &[]);
+    tar
+}
+
+/// Tars the contents of `dir` into `tar`, numeric IDs only, with `options`.
+fn tar_dir(dir: &Path, tar: &Path, options: &[&str]) {
     run(
         Command::new("tar")
             .arg("--numeric-owner")
+            .args(options)
             .arg("-C")
-            .arg(&dir)
+            .arg(dir)
             .arg("-cf")
-            .arg(&tar)
+            .arg(tar)
             .arg("."),
         Duration::from_secs(60),
     )
     .ok();
-    tar
 }
 
 // ---------------------------------------------------------------------------
@@ -773,16 +779,7 @@ impl Rootfs {
     pub fn tar(&self) -> PathBuf {
         let tar = self.dir.with_extension("tar");
         if !tar.exists() {
-            run(
-                Command::new("tar")
-                    .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-                    .arg(&self.dir)
-                    .arg("-cf")
-                    .arg(&tar)
-                    .arg("."),
-                Duration::from_secs(60),
-            )
-            .ok();
+            tar_dir(&self.dir, &tar, &["--owner=0", "--group=0"]);
         }
         tar
     }
