@@ -14,14 +14,11 @@ mod reliability;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::{all_proxies, bundle, proxies, reap, write_script, Rng, TempDir, OVERLAY};
 use reliability::*;
-
-/// The tests reap orphans as a subreaper: they must not run at once.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Hooks that append their name to `traces/<ID>`; the start hook exits with
 /// the code in `codes/<ID>` (0 if none).
@@ -81,7 +78,6 @@ fn assert_all_clean(rt: &Rt) {
 #[test]
 fn parallel_lifecycles_lose_nothing_and_no_state_file_is_ever_torn() {
     let _serial = serial();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let t = TempDir::new("lifecycles");
     let rt = Arc::new(Rt::new(t.path()));
@@ -147,7 +143,6 @@ fn parallel_lifecycles_lose_nothing_and_no_state_file_is_ever_torn() {
 #[test]
 fn racing_creates_of_one_id_exactly_one_wins() {
     let _serial = serial();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let t = TempDir::new("racecreate");
     let rt = Arc::new(Rt::new(t.path()));
     let b = Arc::new(traced_bundle(t.path()));
@@ -220,7 +215,6 @@ fn args(a: &[&str]) -> Vec<String> {
 #[test]
 fn start_racing_delete_leaves_either_a_whole_container_or_nothing() {
     let _serial = serial();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let t = TempDir::new("racedelete");
     let rt = Arc::new(Rt::new(t.path()));
     let b = traced_bundle(t.path());
@@ -293,7 +287,6 @@ fn start_racing_delete_leaves_either_a_whole_container_or_nothing() {
 #[test]
 fn kill_racing_start_ends_the_container_exactly_once() {
     let _serial = serial();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let t = TempDir::new("racekill");
     let rt = Arc::new(Rt::new(t.path()));
     let b = traced_bundle(t.path());

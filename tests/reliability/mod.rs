@@ -46,7 +46,13 @@ impl Rt {
 
     /// `create` as a child process (stdio to /dev/null: the proxy keeps it).
     pub fn spawn_create(&self, bundle: &Path, id: &str) -> Child {
-        let pid_file = self.pid_file(id);
+        self.create_command(bundle, id, &self.pid_file(id))
+            .spawn()
+            .unwrap()
+    }
+
+    /// `create ID` with the bundle and pid file given.
+    fn create_command(&self, bundle: &Path, id: &str, pid_file: &Path) -> Command {
         self.command(&[
             "create",
             "--bundle",
@@ -55,8 +61,6 @@ impl Rt {
             pid_file.to_str().unwrap(),
             id,
         ])
-        .spawn()
-        .unwrap()
     }
 
     /// Any other command as a child process.
@@ -83,14 +87,7 @@ impl Rt {
     pub fn create_with(&self, bundle: &Path, id: &str, pid_file: &Path) -> (bool, String) {
         let err_path = pid_file.with_extension("stderr");
         let status = self
-            .command(&[
-                "create",
-                "--bundle",
-                bundle.to_str().unwrap(),
-                "--pid-file",
-                pid_file.to_str().unwrap(),
-                id,
-            ])
+            .create_command(bundle, id, pid_file)
             .stderr(fs::File::create(&err_path).unwrap())
             .status()
             .unwrap();
