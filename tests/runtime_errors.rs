@@ -31,6 +31,12 @@ fn assert_nothing_left(rt: &Runtime, id: &str, c: &Created) {
     );
 }
 
+/// Asserts create failed saying `message` and left nothing behind.
+fn assert_refused(rt: &Runtime, id: &str, c: &Created, message: &str) {
+    assert!(c.stderr.contains(message), "{}", c.stderr);
+    assert_nothing_left(rt, id, c);
+}
+
 /// The last log line: valid JSON, level error, with the message.
 fn last_log_error(rt: &Runtime) -> String {
     let text = rt.log_text();
@@ -68,13 +74,12 @@ fn wrong_class_fails_create_naming_the_value_found() {
     let rt = Runtime::new(t.path());
     let b = bundle(t.path(), "\"io.balena.image.class\":\"volume\"");
     let c = rt.create(&b, "vol", &[]);
-    assert!(
-        c.stderr
-            .contains("io.balena.image.class is \"volume\", expected \"overlay\""),
-        "{}",
-        c.stderr
+    assert_refused(
+        &rt,
+        "vol",
+        &c,
+        "io.balena.image.class is \"volume\", expected \"overlay\"",
     );
-    assert_nothing_left(&rt, "vol", &c);
 }
 
 #[test]
@@ -86,13 +91,7 @@ fn bad_kernel_version_label_is_refused() {
         &format!("{OVERLAY},\"io.balena.image.kernel-version\":\"5.15\""),
     );
     let c = rt.create(&b, "kv", &[]);
-    assert!(
-        c.stderr
-            .contains("io.balena.image.kernel-version is \"5.15\""),
-        "{}",
-        c.stderr
-    );
-    assert_nothing_left(&rt, "kv", &c);
+    assert_refused(&rt, "kv", &c, "io.balena.image.kernel-version is \"5.15\"");
 }
 
 #[test]
@@ -142,12 +141,7 @@ fn a_non_executable_hook_is_refused_at_create() {
     )
     .unwrap();
     let c = rt.create(&b, "ne", &[]);
-    assert!(
-        c.stderr.contains("hooks/delete is not executable"),
-        "{}",
-        c.stderr
-    );
-    assert_nothing_left(&rt, "ne", &c);
+    assert_refused(&rt, "ne", &c, "hooks/delete is not executable");
 }
 
 #[test]
@@ -197,12 +191,7 @@ fn unsupported_oci_versions_are_refused() {
         .replace("1.0.2-dev", "2.0.0");
     fs::write(b.join("config.json"), text).unwrap();
     let c = rt.create(&b, "ov", &[]);
-    assert!(
-        c.stderr.contains("unsupported ociVersion \"2.0.0\""),
-        "{}",
-        c.stderr
-    );
-    assert_nothing_left(&rt, "ov", &c);
+    assert_refused(&rt, "ov", &c, "unsupported ociVersion \"2.0.0\"");
 }
 
 #[test]
@@ -227,8 +216,7 @@ fn broken_config_json_is_refused_with_the_file_named() {
     let f = fs::File::create(b.join("config.json")).unwrap();
     f.set_len(64 << 20).unwrap();
     let c = rt.create(&b, "bj", &[]);
-    assert!(c.stderr.contains("is larger than"), "{}", c.stderr);
-    assert_nothing_left(&rt, "bj", &c);
+    assert_refused(&rt, "bj", &c, "is larger than");
 }
 
 #[test]
@@ -360,8 +348,7 @@ fn a_world_writable_state_root_is_refused() {
     )
     .unwrap();
     let c = rt.create(&b, "ww", &[]);
-    assert!(c.stderr.contains("writable by everyone"), "{}", c.stderr);
-    assert_nothing_left(&rt, "ww", &c);
+    assert_refused(&rt, "ww", &c, "writable by everyone");
 }
 
 #[test]
@@ -373,13 +360,12 @@ fn label_values_with_newlines_are_refused() {
         &format!("{OVERLAY},\"io.balena.image.note\":\"a\\nb\""),
     );
     let c = rt.create(&b, "nlv", &[]);
-    assert!(
-        c.stderr
-            .contains("label io.balena.image.note has a control character"),
-        "{}",
-        c.stderr
+    assert_refused(
+        &rt,
+        "nlv",
+        &c,
+        "label io.balena.image.note has a control character",
     );
-    assert_nothing_left(&rt, "nlv", &c);
 }
 
 #[test]
