@@ -1,6 +1,7 @@
 # balena-extension-runtime — build, test and measure.
 #
 #   make build   static, stripped binary and applet symlinks in dist/
+#                (STD=source: std compiled from source, smaller; see README)
 #   make demo    a whole lifecycle of the example extension
 #   make test    unit tests, tests/ (the real binary), and e2e/ when possible
 #   make e2e     real containerd + Docker (root, Debian's packages)
@@ -10,7 +11,26 @@
 
 CARGO   ?= cargo
 TARGET  ?= $(shell rustc -vV | sed -n 's/^host: //p')
-RELEASE := target/$(TARGET)/release
+# STD=prebuilt links the standard library the toolchain ships. STD=source
+# compiles std from its sources (the toolchain's rust-src component, added
+# on demand) with the release profile and without its backtrace symbolizer,
+# which the prebuilt std links into every binary through the default panic
+# hook (~165 KB). A panic still prints its message, only no backtrace. This
+# is how a Yocto build gets std too (the libstd-rs recipe compiles it, with
+# RUSTC_BOOTSTRAP as here, to pass the -Z flags to stable cargo).
+STD     ?= prebuilt
+ifeq ($(STD),source)
+STD_ENV   := RUSTC_BOOTSTRAP=1
+STD_FLAGS := -Z build-std=std,panic_abort -Z build-std-features=
+TARGET_DIR := target/std-source
+else ifeq ($(STD),prebuilt)
+STD_ENV   :=
+STD_FLAGS :=
+TARGET_DIR := target
+else
+$(error STD must be prebuilt or source, not "$(STD)")
+endif
+RELEASE := $(TARGET_DIR)/$(TARGET)/release
 DIST    := dist
 BIN     := balena-extension-runtime
 LINKS   := balena-extension-proxy extension-inspect state-dump
@@ -19,21 +39,36 @@ LINKS   := balena-extension-proxy extension-inspect state-dump
 # addresses in a stripped binary anyway). Saves ~130 KB static, ~76 KB dynamic.
 NO_UNWIND_LD := $(CURDIR)/target/no-unwind.ld
 LINK_RUSTFLAGS := -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-T,$(NO_UNWIND_LD)
+# Panic locations name source files. std's are /rustc/COMMIT/... as the
+# toolchain ships them, but rustc rewrites them to the local copy once
+# rust-src is installed, and the crates' name the cargo home: unmapped, the
+# binary would change with the build host. These maps keep it the same.
+SYSROOT    := $(shell rustc --print sysroot)
+RUST_COMMIT := $(shell rustc -vV | sed -n 's/^commit-hash: //p')
+CARGO_HOME ?= $(HOME)/.cargo
+REMAP_RUSTFLAGS := --remap-path-prefix=$(SYSROOT)/lib/rustlib/src/rust=/rustc/$(RUST_COMMIT) \
+	--remap-path-prefix=$(CARGO_HOME)/registry/src=/crates
 # LLVM's inliner with no size allowance at all (opt-level "z" still gives it
 # a little, and LTO makes every small std helper a candidate): ~4 KB static.
-CODEGEN_RUSTFLAGS := -C llvm-args=-inline-threshold=0 -C llvm-args=-inlinehint-threshold=0
+CODEGEN_RUSTFLAGS := -C llvm-args=-inline-threshold=0 -C llvm-args=-inlinehint-threshold=0 $(REMAP_RUSTFLAGS)
 # Static glibc. Plain "static" (not static-pie) relocation saves ~48 KB.
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)
 
-.PHONY: all build demo test unit e2e size bench fuzz fuzz-ci lint clean
+.PHONY: all build std-prebuilt std-source demo test unit e2e size bench fuzz fuzz-ci lint clean
 
 all: build
 
-build: $(NO_UNWIND_LD)
-	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET)
+build: $(NO_UNWIND_LD) std-$(STD)
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(STD_ENV) $(CARGO) build --release --locked --target $(TARGET) \
+		--target-dir $(TARGET_DIR) $(STD_FLAGS)
 	mkdir -p $(DIST)
 	cp $(RELEASE)/$(BIN) $(DIST)/$(BIN).tmp && mv $(DIST)/$(BIN).tmp $(DIST)/$(BIN)
 	for l in $(LINKS); do ln -sfn $(BIN) $(DIST)/$$l; done
+
+std-prebuilt:
+
+std-source:
+	@[ -d "$$(rustc --print sysroot)/lib/rustlib/src/rust/library/std" ] || rustup component add rust-src
 
 $(NO_UNWIND_LD):
 	mkdir -p $(@D)
@@ -85,9 +120,10 @@ fuzz-ci:
 e2e: build
 	bash e2e/run.sh
 
-# Builds the dynamic variant too (target/dynamic) and fails over budget.
-size: build
-	CARGO="$(CARGO)" STATIC_RUSTFLAGS="$(STATIC_RUSTFLAGS)" DYNAMIC_RUSTFLAGS="$(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)" sh tests/tools/size.sh $(TARGET) $(DIST)/$(BIN)
+# Builds the binary both ways (static, dynamic) with both standard libraries
+# and fails over budget (tests/tools/size.sh says which build each checks).
+size: $(NO_UNWIND_LD)
+	CARGO="$(CARGO)" STATIC_RUSTFLAGS="$(STATIC_RUSTFLAGS)" DYNAMIC_RUSTFLAGS="$(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)" sh tests/tools/size.sh $(TARGET)
 
 # Latency and memory of the lifecycle against a floor; BENCH_N, BENCH_REF.
 bench: build
