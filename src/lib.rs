@@ -6,6 +6,7 @@
 pub mod dispatch;
 pub mod dump;
 pub mod error;
+pub mod glob;
 pub mod hooks;
 pub mod inspect;
 pub mod json;

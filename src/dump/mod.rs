@@ -145,7 +145,7 @@ pub fn expand(pattern: &str) -> Vec<PathBuf> {
             };
             let mut names: Vec<String> = list
                 .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| glob_match(part, n))
+                .filter(|n| component_matches(part, n))
                 .collect();
             crate::sys::sort_strings(&mut names);
             next.extend(names.into_iter().map(|n| dir.join(n)));
@@ -155,17 +155,10 @@ pub fn expand(pattern: &str) -> Vec<PathBuf> {
     found.into_iter().filter(|p| p.is_dir()).collect()
 }
 
-/// `a*b` against one name (one `*` at most; no `*` means equality).
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((pre, post)) => {
-            name.len() >= pre.len() + post.len()
-                && name.starts_with(pre)
-                && name.ends_with(post)
-                && !name.starts_with('.')
-        }
-    }
+/// A path component against a pattern component, as a shell expands it:
+/// a `*` does not match a leading `.`.
+fn component_matches(pattern: &str, name: &str) -> bool {
+    crate::glob::matches(pattern, name) && (pattern.starts_with('.') || !name.starts_with('.'))
 }
 
 /// Whether the entry is one the command line asked for: an exact ID, or a
@@ -190,11 +183,11 @@ mod tests {
 
     #[test]
     fn globs_match_one_component() {
-        assert!(glob_match("runtime-*", "runtime-runc"));
-        assert!(!glob_match("runtime-*", "containerd"));
-        assert!(glob_match("*", "moby"));
-        assert!(!glob_match("*", ".hidden"));
-        assert!(glob_match("moby", "moby"));
+        assert!(component_matches("runtime-*", "runtime-runc"));
+        assert!(!component_matches("runtime-*", "containerd"));
+        assert!(component_matches("*", "moby"));
+        assert!(!component_matches("*", ".hidden"));
+        assert!(component_matches("moby", "moby"));
         assert!(expand("/proc/self/fd").len() == 1);
         assert!(expand("/nonexistent-ber/*").is_empty());
     }

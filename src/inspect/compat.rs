@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use super::host::abi_digest;
 use super::{
-    glob, Check, Findings, Host, LabelCheck, COMPATIBLE, INCOMPATIBLE, INVALID, LEGACY, MISSING,
+    Check, Findings, Host, LabelCheck, COMPATIBLE, INCOMPATIBLE, INVALID, LEGACY, MISSING,
     NO_CLAIM, OK, PASSED, UNKNOWN,
 };
+use crate::glob;
 use crate::labels::{self, Labels};
 
 /// The part of a label name after `io.balena.image.`.

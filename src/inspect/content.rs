@@ -5,7 +5,8 @@ use std::fs;
 use std::path::Path;
 
 use super::files::{self, host_lookup, View};
-use super::{glob, Content, Findings, Shadow, Shadows, MAX_SHADOWS};
+use super::{Content, Findings, Shadow, Shadows, MAX_SHADOWS};
+use crate::glob;
 
 /// This program's path on the host, if it lives inside the host root.
 pub(super) fn own_path(host: &Path) -> Option<String> {

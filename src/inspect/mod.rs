@@ -14,7 +14,6 @@ mod budget;
 mod compat;
 mod content;
 pub mod files;
-pub mod glob;
 mod hooks;
 mod host;
 pub mod render;

@@ -1,5 +1,5 @@
-//! Shell-style globs (`*`, `?`, `[abc]`, `[a-z]`, `[!x]`) for the
-//! `os-version` label and the list of essential host paths.
+//! Shell-style globs (`*`, `?`, `[abc]`, `[a-z]`, `[!x]`): extension-inspect's
+//! `os-version` label and essential host paths, state-dump's known roots.
 
 /// Whether `text` matches all of `pattern`. `*` and `?` match any
 /// character, `/` included (the patterns are versions and whole paths).
