@@ -48,34 +48,22 @@ pub(super) fn check_hooks(view: &View, host: &Path, f: &mut Findings) -> Vec<Hoo
             f.invalid
                 .push(format!("{shown} is not executable (chmod +x it)"));
         }
-        match files::exec_kind(&path) {
+        // What runs the hook (a script's interpreter, a program's loader),
+        // whether the host has it, and what to say if it does not.
+        let runner = match files::exec_kind(&path) {
             Ok(Exec::Script(interp, arg)) => {
                 let (shown_interp, found) = script_interpreter(host, &interp, arg.as_deref());
-                h.interpreter = Some(shown_interp.clone());
-                h.interpreter_found = Some(found);
-                if !found {
-                    f.incompatible.push(format!(
-                        "{shown} needs {shown_interp}, which this host does not have"
-                    ));
-                    if h.executable {
-                        h.status = "no interpreter".into();
-                    }
-                }
+                let why = format!("{shown} needs {shown_interp}, which this host does not have");
+                Some((shown_interp, found, why))
             }
             Ok(Exec::Elf(Some(loader))) => {
                 let found = host_executable(host, &loader);
-                h.interpreter = Some(loader.clone());
-                h.interpreter_found = Some(found);
-                if !found {
-                    f.incompatible.push(format!(
-                        "{shown} is a program for the loader {loader}, which this host does not have"
-                    ));
-                    if h.executable {
-                        h.status = "no interpreter".into();
-                    }
-                }
+                let why = format!(
+                    "{shown} is a program for the loader {loader}, which this host does not have"
+                );
+                Some((loader, found, why))
             }
-            Ok(Exec::Elf(None)) => {}
+            Ok(Exec::Elf(None)) => None,
             Ok(Exec::Unknown) => {
                 if h.executable {
                     h.status = "no #! line".into();
@@ -83,11 +71,23 @@ pub(super) fn check_hooks(view: &View, host: &Path, f: &mut Findings) -> Vec<Hoo
                 f.invalid.push(format!(
                     "{shown} has no #! line and is not an ELF program: it cannot be run"
                 ));
+                None
             }
             Err(e) => {
                 h.status = "unreadable".into();
                 f.invalid
                     .push(format!("{shown}: {}", crate::error::describe(&e)));
+                None
+            }
+        };
+        if let Some((runner, found, why)) = runner {
+            h.interpreter = Some(runner);
+            h.interpreter_found = Some(found);
+            if !found {
+                f.incompatible.push(why);
+                if h.executable {
+                    h.status = "no interpreter".into();
+                }
             }
         }
         if h.status == ABSENT {
