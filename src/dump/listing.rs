@@ -33,15 +33,15 @@ const GAP: usize = 2;
 
 /// What became of one root, for the JSON document.
 #[derive(Serialize)]
-pub struct RootReport {
-    pub path: String,
+struct RootReport {
+    path: String,
     /// Why the root could not be read, if it could not.
-    pub error: Option<String>,
+    error: Option<String>,
     /// Entries listed from this root.
-    pub entries: usize,
+    entries: usize,
     /// Entries skipped because another runtime (runc, crun) owns them.
     #[serde(rename = "otherRuntime")]
-    pub other_runtime: usize,
+    other_runtime: usize,
 }
 
 /// The end of the JSON document, written once every root is read.
@@ -60,7 +60,8 @@ pub struct Listing {
     json: bool,
     /// The root being read; its heading is written with its first entry.
     root: String,
-    heading_written: bool,
+    /// Entries written from that root.
+    root_entries: usize,
     roots: Vec<RootReport>,
     entries: usize,
     /// The reader went away (`| head`): nothing more is written, but the
@@ -76,7 +77,7 @@ impl Listing {
             out: BufWriter::with_capacity(16 << 10, std::io::stdout()),
             json,
             root: String::new(),
-            heading_written: false,
+            root_entries: 0,
             roots: Vec::new(),
             entries: 0,
             closed: false,
@@ -90,7 +91,7 @@ impl Listing {
 
     pub fn begin_root(&mut self, path: &str) {
         self.root = path.to_string();
-        self.heading_written = false;
+        self.root_entries = 0;
     }
 
     pub fn entry(&mut self, e: &Entry) {
@@ -105,8 +106,7 @@ impl Listing {
             };
             self.put(&format!("{sep}{text}"));
         } else {
-            if !self.heading_written {
-                self.heading_written = true;
+            if self.root_entries == 0 {
                 let heading = format!("{}root {}\n{}", self.blank_line(), self.root, header());
                 self.put(&heading);
             }
@@ -114,10 +114,18 @@ impl Listing {
             self.put(&text);
         }
         self.entries += 1;
+        self.root_entries += 1;
     }
 
-    /// Ends a root: in the table, its count (or why it could not be read).
-    pub fn end_root(&mut self, r: RootReport) {
+    /// Ends the root: in the table, its count (or why it could not be read).
+    /// `other_runtime` entries were skipped as other runtimes'.
+    pub fn end_root(&mut self, error: Option<String>, other_runtime: usize) {
+        let r = RootReport {
+            path: std::mem::take(&mut self.root),
+            error,
+            entries: self.root_entries,
+            other_runtime,
+        };
         if !self.json {
             let others = match r.other_runtime {
                 0 => String::new(),
@@ -125,7 +133,7 @@ impl Listing {
             };
             let text = if let Some(err) = &r.error {
                 format!("{}root {}: {err}\n", self.blank_line(), r.path)
-            } else if !self.heading_written {
+            } else if r.entries == 0 {
                 format!("{}root {}: no entries{others}\n", self.blank_line(), r.path)
             } else {
                 format!("{}{others}\n", count(r.entries, "entry", "entries"))

@@ -66,7 +66,6 @@ pub fn run(o: &Options) -> Result<i32> {
     let mut broken = 0;
     let mut pruned = Vec::new();
     for dir in roots_to_scan(o) {
-        let mut shown = 0;
         out.begin_root(&dir.display().to_string());
         let scanned = scan::scan_root(&dir, now, |mut e| {
             if !wanted(&e, &o.ids, &mut matched) {
@@ -79,7 +78,6 @@ pub fn run(o: &Options) -> Result<i32> {
                 pruned.push(e.path.clone());
             }
             broken += usize::from(e.broken);
-            shown += 1;
             out.entry(&e);
         });
         let (error, other_runtime) = match scanned {
@@ -87,12 +85,7 @@ pub fn run(o: &Options) -> Result<i32> {
             Err(e) => (Some(e.msg), 0),
         };
         broken += usize::from(error.is_some());
-        out.end_root(listing::RootReport {
-            path: dir.display().to_string(),
-            error,
-            entries: shown,
-            other_runtime,
-        });
+        out.end_root(error, other_runtime);
     }
     out.finish(broken, pruned)?;
     if let Some(i) = matched.iter().position(|m| !m) {
