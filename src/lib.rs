@@ -3,8 +3,10 @@
 //! The applets themselves live in `applets/`, one file each; `build.rs`
 //! collects them into [`applets::APPLETS`].
 
+pub mod claims;
 pub mod dispatch;
 pub mod dump;
+pub mod engine;
 pub mod error;
 pub mod glob;
 pub mod hooks;
