@@ -1,7 +1,8 @@
 # balena-extension-runtime — build, test and measure.
 #
 #   make build   static, stripped binary and applet symlinks in dist/
-#                (STD=source: std compiled from source, smaller; see README)
+#                (ARCH=... or TARGET=...: another architecture, in dist/ARCH/)
+#   make dist    every architecture, each in dist/ARCH/ with a .sha256
 #   make demo    a whole lifecycle of the example extension
 #   make test    unit tests, tests/ (the real binary), and e2e/ when possible
 #   make e2e     real containerd + Docker (root, Debian's packages)
@@ -10,15 +11,78 @@
 #   make fuzz    cargo-fuzz on every fuzz target (FUZZ_SECONDS each)
 
 CARGO   ?= cargo
-TARGET  ?= $(shell rustc -vV | sed -n 's/^host: //p')
-# STD=prebuilt links the standard library the toolchain ships. STD=source
-# compiles std from its sources (the toolchain's rust-src component, added
-# on demand) with the release profile and without its backtrace symbolizer,
-# which the prebuilt std links into every binary through the default panic
-# hook (~165 KB). A panic still prints its message, only no backtrace. This
-# is how a Yocto build gets std too (the libstd-rs recipe compiles it, with
-# RUSTC_BOOTSTRAP as here, to pass the -Z flags to stable cargo).
-STD     ?= prebuilt
+
+# ---- architectures and the shipped build ---------------------------------
+# The shipped binary of every architecture: static musl, std compiled from
+# source (README, "Architectures", has the measurements behind the choice).
+#
+#   make build                  the host's architecture, into dist/
+#   make build ARCH=armv7       that architecture, into dist/armv7/
+#   make build TARGET=TRIPLE    any Rust target (dist/ARCH/ when TRIPLE is an
+#                               architecture's shipped one, else dist/TRIPLE/)
+#   make dist                   every architecture, each with a .sha256
+#
+# Per architecture: its Rust target, the gcc driver that links it (with
+# rustup's lld; Debian's bfd ld rejects --icf=all), and whether rustup
+# publishes a std for it (STD=prebuilt). armv7 and armv6 musl have no
+# published std, nor rustup's musl start files and libc.a: those come from
+# Debian's musl-dev of armhf and armel. armv6 is soft-float (Debian's armel
+# musl; no ARMv6 hard-float musl is packaged): a static binary calls no
+# library, so it runs on hard-float systems (Raspberry Pi Zero/1) all the same.
+ARCHS := x86_64 aarch64 armv7 armv6 i686
+TRIPLE_x86_64  := x86_64-unknown-linux-musl
+TRIPLE_aarch64 := aarch64-unknown-linux-musl
+TRIPLE_armv7   := armv7-unknown-linux-musleabihf
+TRIPLE_armv6   := arm-unknown-linux-musleabi
+TRIPLE_i686    := i686-unknown-linux-musl
+PREBUILT_STD_ARCHS := x86_64 aarch64 i686
+MUSL_DEB_armv7 := armhf
+MUSL_DEB_armv6 := armel
+
+HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
+HOST_ARCH   := $(shell uname -m | sed 's/^armv7.*/armv7/; s/^armv6.*/armv6/; s/^i[3-6]86$$/i686/')
+# BUILD_ARCH: the architecture built (empty for a TARGET that is none of
+# them); OUT_NAME: its directory under dist/ (empty: dist/ itself).
+ifneq ($(TARGET),)
+BUILD_ARCH := $(firstword $(foreach a,$(ARCHS),$(if $(filter $(TARGET),$(TRIPLE_$(a))),$(a))))
+OUT_NAME := $(if $(BUILD_ARCH),$(BUILD_ARCH),$(TARGET))
+else ifeq ($(origin ARCH),undefined)
+BUILD_ARCH := $(HOST_ARCH)
+OUT_NAME :=
+TARGET := $(TRIPLE_$(HOST_ARCH))
+else
+BUILD_ARCH := $(ARCH)
+OUT_NAME := $(ARCH)
+TARGET := $(TRIPLE_$(ARCH))
+endif
+ifeq ($(TARGET),)
+$(error ARCH must be one of $(ARCHS), not "$(BUILD_ARCH)")
+endif
+# gcc driver of the target: Debian's names (the host's own is one of them).
+GCC_PREFIX := $(strip \
+	$(if $(filter x86_64-%,$(TARGET)),x86_64-linux-gnu, \
+	$(if $(filter aarch64-%,$(TARGET)),aarch64-linux-gnu, \
+	$(if $(filter i686-% i586-%,$(TARGET)),i686-linux-gnu, \
+	$(if $(filter arm%hf,$(TARGET)),arm-linux-gnueabihf, \
+	$(if $(filter arm%,$(TARGET)),arm-linux-gnueabi))))))
+GCC := $(if $(GCC_PREFIX),$(GCC_PREFIX)-gcc,cc)
+TARGET_ENV := $(shell echo '$(TARGET)' | tr a-z.- A-Z__)
+MUSL_DEB := $(if $(BUILD_ARCH),$(MUSL_DEB_$(BUILD_ARCH)))
+
+DIST    := dist
+OUT     := $(DIST)$(if $(OUT_NAME),/$(OUT_NAME))
+BIN     := balena-extension-runtime
+LINKS   := balena-extension-proxy extension-inspect state-dump
+
+# STD=source (the default) compiles std from its sources (the toolchain's
+# rust-src component, added on demand) with the release profile and without
+# its backtrace symbolizer, which the prebuilt std links into every binary
+# through the default panic hook (~165 KB). A panic still prints its
+# message, only no backtrace. This is how a Yocto build gets std too (the
+# libstd-rs recipe compiles it, with RUSTC_BOOTSTRAP as here, to pass the
+# -Z flags to stable cargo). STD=prebuilt links the std the toolchain ships
+# (not for armv7 and armv6 musl, which have none).
+STD     ?= source
 ifeq ($(STD),source)
 STD_ENV   := RUSTC_BOOTSTRAP=1
 STD_FLAGS := -Z build-std=std,panic_abort -Z build-std-features=
@@ -31,19 +95,18 @@ else
 $(error STD must be prebuilt or source, not "$(STD)")
 endif
 RELEASE := $(TARGET_DIR)/$(TARGET)/release
-DIST    := dist
-BIN     := balena-extension-runtime
-LINKS   := balena-extension-proxy extension-inspect state-dump
 # No unwind tables: with panic = "abort" nothing unwinds, and a panic still
 # prints its message and aborts; only its backtrace loses its frames (mere
 # addresses in a stripped binary anyway). Saves ~130 KB static, ~76 KB dynamic.
 NO_UNWIND_LD := $(CURDIR)/target/no-unwind.ld
-LINK_RUSTFLAGS := -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-T,$(NO_UNWIND_LD)
+SYSROOT    := $(shell rustc --print sysroot)
+# rustup's lld behind the gcc driver: bfd ld has no --icf.
+LLD_RUSTFLAGS := -C link-arg=-B$(SYSROOT)/lib/rustlib/$(HOST_TRIPLE)/bin/gcc-ld -C link-arg=-fuse-ld=lld
+LINK_RUSTFLAGS := $(LLD_RUSTFLAGS) -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-T,$(NO_UNWIND_LD)
 # Panic locations name source files. std's are /rustc/COMMIT/... as the
 # toolchain ships them, but rustc rewrites them to the local copy once
 # rust-src is installed, and the crates' name the cargo home: unmapped, the
 # binary would change with the build host. These maps keep it the same.
-SYSROOT    := $(shell rustc --print sysroot)
 RUST_COMMIT := $(shell rustc -vV | sed -n 's/^commit-hash: //p')
 CARGO_HOME ?= $(HOME)/.cargo
 REMAP_RUSTFLAGS := --remap-path-prefix=$(SYSROOT)/lib/rustlib/src/rust=/rustc/$(RUST_COMMIT) \
@@ -51,24 +114,36 @@ REMAP_RUSTFLAGS := --remap-path-prefix=$(SYSROOT)/lib/rustlib/src/rust=/rustc/$(
 # LLVM's inliner with no size allowance at all (opt-level "z" still gives it
 # a little, and LTO makes every small std helper a candidate): ~4 KB static.
 CODEGEN_RUSTFLAGS := -C llvm-args=-inline-threshold=0 -C llvm-args=-inlinehint-threshold=0 $(REMAP_RUSTFLAGS)
-# Static glibc. Plain "static" (not static-pie) relocation saves ~48 KB.
-STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)
+# Static (musl, or glibc with +crt-static). Plain "static" (not static-pie)
+# relocation saves ~48 KB.
+STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS) \
+	$(if $(MUSL_DEB),-L native=$(CURDIR)/target/musl-crt/$(TARGET))
+BUILD_ENV := CARGO_TARGET_$(TARGET_ENV)_LINKER=$(GCC) RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(STD_ENV)
 
-.PHONY: all build std-prebuilt std-source demo test unit e2e size bench fuzz fuzz-ci lint clean
+.PHONY: all compile build dist print-target print-binary demo test unit e2e size bench fuzz fuzz-ci lint clean
 
 all: build
 
-build: $(NO_UNWIND_LD) std-$(STD)
-	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(STD_ENV) $(CARGO) build --release --locked --target $(TARGET) \
-		--target-dir $(TARGET_DIR) $(STD_FLAGS)
-	mkdir -p $(DIST)
-	cp $(RELEASE)/$(BIN) $(DIST)/$(BIN).tmp && mv $(DIST)/$(BIN).tmp $(DIST)/$(BIN)
-	for l in $(LINKS); do ln -sfn $(BIN) $(DIST)/$$l; done
+# compile: the release binary in $(RELEASE), nothing copied.
+compile: $(NO_UNWIND_LD)
+	@sh tests/tools/toolchain.sh $(TARGET) $(STD) $(GCC) $(MUSL_DEB)
+	$(BUILD_ENV) $(CARGO) build --release --locked --target $(TARGET) --target-dir $(TARGET_DIR) $(STD_FLAGS)
 
-std-prebuilt:
+build: compile
+	mkdir -p $(OUT)
+	cp $(RELEASE)/$(BIN) $(OUT)/$(BIN).tmp && mv $(OUT)/$(BIN).tmp $(OUT)/$(BIN)
+	for l in $(LINKS); do ln -sfn $(BIN) $(OUT)/$$l; done
 
-std-source:
-	@[ -d "$$(rustc --print sysroot)/lib/rustlib/src/rust/library/std" ] || rustup component add rust-src
+# Every architecture's shipped binary, with its checksum (sha256sum -c).
+dist:
+	for a in $(ARCHS); do $(MAKE) --no-print-directory build ARCH=$$a STD=source || exit 1; done
+	for a in $(ARCHS); do (cd $(DIST)/$$a && sha256sum $(BIN) > $(BIN).sha256) || exit 1; done
+
+# For scripts: the Rust target and binary of ARCH/TARGET and STD.
+print-target:
+	@echo $(TARGET)
+print-binary:
+	@echo $(RELEASE)/$(BIN)
 
 $(NO_UNWIND_LD):
 	mkdir -p $(@D)
@@ -125,9 +200,17 @@ e2e: build
 size: $(NO_UNWIND_LD)
 	CARGO="$(CARGO)" STATIC_RUSTFLAGS="$(STATIC_RUSTFLAGS)" DYNAMIC_RUSTFLAGS="$(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)" sh tests/tools/size.sh $(TARGET)
 
-# Latency and memory of the lifecycle against a floor; BENCH_N, BENCH_REF.
+# Latency and memory of the shipped build's lifecycle against a floor, and
+# side by side with BENCH_REF: by default the static glibc build with the
+# prebuilt std (what `make build` shipped before musl), built here; a path
+# to another runtime, or BENCH_REF= (empty) for none. BENCH_N, BENCH_STRICT.
+# The bench itself is a host program.
+BENCH_REF ?= glibc
+GLIBC_REF := $(CURDIR)/target/$(HOST_TRIPLE)/release/$(BIN)
 bench: build
-	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) bench --locked --target $(TARGET) --bench lifecycle -- $(CURDIR)/$(DIST)/$(BIN)
+	$(if $(filter glibc,$(BENCH_REF)),$(MAKE) --no-print-directory compile TARGET=$(HOST_TRIPLE) STD=prebuilt)
+	BENCH_REF="$(if $(filter glibc,$(BENCH_REF)),$(GLIBC_REF),$(BENCH_REF))" \
+		$(CARGO) bench --locked --bench lifecycle -- $(CURDIR)/$(OUT)/$(BIN)
 
 lint:
 	$(CARGO) fmt --check
