@@ -97,8 +97,9 @@ endif
 RELEASE := $(TARGET_DIR)/$(TARGET)/release
 # No unwind tables: with panic = "abort" nothing unwinds, and a panic still
 # prints its message and aborts; only its backtrace loses its frames (mere
-# addresses in a stripped binary anyway). Saves ~130 KB static, ~76 KB dynamic.
-NO_UNWIND_LD := $(CURDIR)/target/no-unwind.ld
+# addresses in a stripped binary anyway). Saves ~130 KB static, ~76 KB
+# dynamic; ARM's own tables (.ARM.exidx, .ARM.extab) ~8 KB on armv7.
+NO_UNWIND_LD := $(CURDIR)/target/no-unwind-tables.ld
 SYSROOT    := $(shell rustc --print sysroot)
 # rustup's lld behind the gcc driver: bfd ld has no --icf.
 LLD_RUSTFLAGS := -C link-arg=-B$(SYSROOT)/lib/rustlib/$(HOST_TRIPLE)/bin/gcc-ld -C link-arg=-fuse-ld=lld
@@ -116,8 +117,11 @@ REMAP_RUSTFLAGS := --remap-path-prefix=$(SYSROOT)/lib/rustlib/src/rust=/rustc/$(
 CODEGEN_RUSTFLAGS := -C llvm-args=-inline-threshold=0 -C llvm-args=-inlinehint-threshold=0 $(REMAP_RUSTFLAGS)
 # Static (musl, or glibc with +crt-static). Plain "static" (not static-pie)
 # relocation saves ~48 KB.
-STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS) \
-	$(if $(MUSL_DEB),-L native=$(CURDIR)/target/musl-crt/$(TARGET))
+# musl: target/musl-crt/TRIPLE (tests/tools/toolchain.sh) comes first in
+# the search path, with an empty libunwind.a (src/main.rs, stub_unwinder:
+# ~50 KB) and, for armv7 and armv6, Debian's musl start files and libc.a.
+MUSL_RUSTFLAGS := $(if $(findstring -musl,$(TARGET)),--cfg stub_unwinder -L native=$(CURDIR)/target/musl-crt/$(TARGET))
+STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS) $(MUSL_RUSTFLAGS)
 BUILD_ENV := CARGO_TARGET_$(TARGET_ENV)_LINKER=$(GCC) RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(STD_ENV)
 
 .PHONY: all compile build dist print-target print-binary demo test unit e2e size bench fuzz fuzz-ci lint clean
@@ -145,9 +149,9 @@ print-target:
 print-binary:
 	@echo $(RELEASE)/$(BIN)
 
-$(NO_UNWIND_LD):
+$(NO_UNWIND_LD): Makefile
 	mkdir -p $(@D)
-	printf 'SECTIONS {\n  /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) }\n}\nINSERT AFTER .text;\n' > $@
+	printf 'SECTIONS {\n  /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) *(.ARM.exidx*) *(.ARM.extab*) }\n}\nINSERT AFTER .text;\n' > $@
 
 demo: build
 	sh examples/demo.sh $(DIST)/$(BIN)

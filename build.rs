@@ -56,6 +56,9 @@ fn main() {
     let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("applets.rs");
     fs::write(dest, out).unwrap();
 
+    // Set by the Makefile for the static musl builds (see src/main.rs).
+    println!("cargo::rustc-check-cfg=cfg(stub_unwinder)");
+
     println!("cargo:rustc-env=BUILD_COMMIT={}", git_commit(&manifest));
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");

@@ -27,3 +27,30 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     std::process::exit(balena_extension_runtime::dispatch::run(args));
 }
+
+// The unwinder, in the release builds of the musl targets: std links one
+// (LLVM's libunwind from rustup, gcc's for Debian's musl) only so that a
+// panic can capture a backtrace (RUST_BACKTRACE). With panic = "abort"
+// nothing unwinds, and the release link discards the unwind tables, so a walk
+// would stop at the first frame anyway. The Makefile links an empty
+// libunwind.a there and sets `stub_unwinder`; these two, the only unwinder
+// functions the binary calls, end every walk at once. That keeps ~50 KB of
+// dead unwinder (and the printf it reports errors with) out of the binary.
+// A panic still prints its message and aborts.
+#[cfg(all(not(test), stub_unwinder))]
+mod stub_unwinder {
+    use std::ffi::c_void;
+
+    /// `_URC_END_OF_STACK`, in the generic and the ARM EHABI unwinder alike.
+    const END_OF_STACK: libc::c_int = 5;
+
+    #[no_mangle]
+    extern "C" fn _Unwind_Backtrace(_trace: *mut c_void, _arg: *mut c_void) -> libc::c_int {
+        END_OF_STACK
+    }
+
+    #[no_mangle]
+    extern "C" fn _Unwind_GetIP(_context: *mut c_void) -> libc::uintptr_t {
+        0
+    }
+}

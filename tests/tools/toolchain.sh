@@ -77,6 +77,16 @@ case $triple in
     ;;
 esac
 
+case $triple in
+*-musl*) ;;
+*) exit 0 ;;
+esac
+# An empty unwinder for the musl builds (src/main.rs, stub_unwinder): its
+# directory comes first in the library search path.
+crt=target/musl-crt/$triple
+mkdir -p "$crt"
+[ -f "$crt/libunwind.a" ] && [ ! -L "$crt/libunwind.a" ] || { rm -f "$crt/libunwind.a"; printf '!<arch>\n' > "$crt/libunwind.a"; }
+
 [ -n "$musl_arch" ] || exit 0
 
 # musl from Debian for an architecture rustup has no musl std for.
@@ -96,14 +106,9 @@ if [ ! -f "$musl_dir/libc.a" ]; then
     fi
     missing "musl-dev:$musl_arch"
 fi
-crt=target/musl-crt/$triple
-mkdir -p "$crt"
 for f in crt1.o crti.o crtn.o libc.a; do
     ln -sfn "$musl_dir/$f" "$crt/$f"
 done
 for f in crtbegin.o crtend.o; do
     ln -sfn "$("$gcc" -print-file-name=$f)" "$crt/$f"
 done
-# std names its unwinder libunwind; with panic = "abort" only backtraces use
-# it, and gcc's static unwinder serves.
-ln -sfn "$("$gcc" -print-file-name=libgcc_eh.a)" "$crt/libunwind.a"
