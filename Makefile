@@ -98,7 +98,7 @@ RELEASE := $(TARGET_DIR)/$(TARGET)/release
 # No unwind tables: with panic = "abort" nothing unwinds, and a panic still
 # prints its message and aborts; only its backtrace loses its frames (mere
 # addresses in a stripped binary anyway). Saves ~130 KB static, ~76 KB
-# dynamic; ARM's own tables (.ARM.exidx, .ARM.extab) ~8 KB on armv7.
+# dynamic.
 NO_UNWIND_LD := $(CURDIR)/target/no-unwind-tables.ld
 SYSROOT    := $(shell rustc --print sysroot)
 # rustup's lld behind the gcc driver: bfd ld has no --icf.
@@ -117,10 +117,20 @@ REMAP_RUSTFLAGS := --remap-path-prefix=$(SYSROOT)/lib/rustlib/src/rust=/rustc/$(
 CODEGEN_RUSTFLAGS := -C llvm-args=-inline-threshold=0 -C llvm-args=-inlinehint-threshold=0 $(REMAP_RUSTFLAGS)
 # Static (musl, or glibc with +crt-static). Plain "static" (not static-pie)
 # relocation saves ~48 KB.
-# musl: target/musl-crt/TRIPLE (tests/tools/toolchain.sh) comes first in
-# the search path, with an empty libunwind.a (src/main.rs, stub_unwinder:
-# ~50 KB) and, for armv7 and armv6, Debian's musl start files and libc.a.
-MUSL_RUSTFLAGS := $(if $(findstring -musl,$(TARGET)),--cfg stub_unwinder -L native=$(CURDIR)/target/musl-crt/$(TARGET))
+# musl with std from source: no unwinder. An empty libunwind.a comes first
+# in the library search path, src/main.rs (stub_unwinder) answers the two
+# calls std makes, and ARM's unwind tables go too: ~56 KB on x86_64. (The
+# prebuilt std unwinds, so it keeps its unwinder; glibc builds keep gcc's.)
+# armv7 and armv6: target/musl-crt/TRIPLE has Debian's musl start files and
+# libc.a (tests/tools/toolchain.sh links them there).
+NO_UNWINDER := $(CURDIR)/target/no-unwinder
+NO_ARM_UNWIND_LD := $(CURDIR)/target/no-arm-unwind-tables.ld
+MUSL_RUSTFLAGS := $(if $(MUSL_DEB),-L native=$(CURDIR)/target/musl-crt/$(TARGET))
+ifneq ($(findstring -musl,$(TARGET)),)
+ifeq ($(STD),source)
+MUSL_RUSTFLAGS += --cfg stub_unwinder -L native=$(NO_UNWINDER) -C link-arg=-Wl,-T,$(NO_ARM_UNWIND_LD)
+endif
+endif
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS) $(MUSL_RUSTFLAGS)
 BUILD_ENV := CARGO_TARGET_$(TARGET_ENV)_LINKER=$(GCC) RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(STD_ENV)
 
@@ -129,7 +139,7 @@ BUILD_ENV := CARGO_TARGET_$(TARGET_ENV)_LINKER=$(GCC) RUSTFLAGS="$(STATIC_RUSTFL
 all: build
 
 # compile: the release binary in $(RELEASE), nothing copied.
-compile: $(NO_UNWIND_LD)
+compile: $(NO_UNWIND_LD) $(NO_ARM_UNWIND_LD) $(NO_UNWINDER)/libunwind.a
 	@sh tests/tools/toolchain.sh $(TARGET) $(STD) $(GCC) $(MUSL_DEB)
 	$(BUILD_ENV) $(CARGO) build --release --locked --target $(TARGET) --target-dir $(TARGET_DIR) $(STD_FLAGS)
 
@@ -151,7 +161,17 @@ print-binary:
 
 $(NO_UNWIND_LD): Makefile
 	mkdir -p $(@D)
-	printf 'SECTIONS {\n  /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) *(.ARM.exidx*) *(.ARM.extab*) }\n}\nINSERT AFTER .text;\n' > $@
+	printf 'SECTIONS {\n  /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) }\n}\nINSERT AFTER .text;\n' > $@
+
+# ARM's own unwind tables, for the builds without an unwinder (~8 KB on
+# armv7; gcc's unwinder, in glibc builds, needs them).
+$(NO_ARM_UNWIND_LD): Makefile
+	mkdir -p $(@D)
+	printf 'SECTIONS {\n  /DISCARD/ : { *(.ARM.exidx*) *(.ARM.extab*) }\n}\nINSERT AFTER .text;\n' > $@
+
+$(NO_UNWINDER)/libunwind.a:
+	mkdir -p $(@D)
+	printf '!<arch>\n' > $@
 
 demo: build
 	sh examples/demo.sh $(DIST)/$(BIN)
@@ -199,10 +219,13 @@ fuzz-ci:
 e2e: build
 	bash e2e/run.sh
 
-# Builds the binary both ways (static, dynamic) with both standard libraries
-# and fails over budget (tests/tools/size.sh says which build each checks).
-size: $(NO_UNWIND_LD)
-	CARGO="$(CARGO)" STATIC_RUSTFLAGS="$(STATIC_RUSTFLAGS)" DYNAMIC_RUSTFLAGS="$(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)" sh tests/tools/size.sh $(TARGET)
+# Every architecture's shipped binary (400 KiB) and prebuilt-std build
+# (640 KiB), and the host's dynamic glibc build (400 KiB); SIZE_GLIBC=1 adds
+# the static glibc builds. tests/tools/size.sh says what each row is.
+size:
+	MAKE="$(MAKE)" CARGO="$(CARGO)" PREBUILT_STD_ARCHS="$(PREBUILT_STD_ARCHS)" HOST_TRIPLE=$(HOST_TRIPLE) \
+		STATIC_RUSTFLAGS="$(STATIC_RUSTFLAGS)" DYNAMIC_RUSTFLAGS="$(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)" \
+		sh tests/tools/size.sh $(ARCHS)
 
 # Latency and memory of the shipped build's lifecycle against a floor, and
 # side by side with BENCH_REF: by default the static glibc build with the

@@ -13,8 +13,8 @@
 #   MUSL_DEB_ARCH  for musl targets whose std rustup does not publish, the
 #                  Debian architecture whose musl-dev provides crt1.o and
 #                  libc.a (armhf, armel); they are linked from
-#                  target/musl-crt/TRIPLE/ with the cross gcc's crtbegin.o,
-#                  crtend.o and libgcc_eh.a (as libunwind.a)
+#                  target/musl-crt/TRIPLE/ with the cross gcc's crtbegin.o
+#                  and crtend.o
 #
 # Debian packages are installed with apt-get only when missing and only as
 # root; otherwise the script names the package and fails. Each rustup target
@@ -77,16 +77,6 @@ case $triple in
     ;;
 esac
 
-case $triple in
-*-musl*) ;;
-*) exit 0 ;;
-esac
-# An empty unwinder for the musl builds (src/main.rs, stub_unwinder): its
-# directory comes first in the library search path.
-crt=target/musl-crt/$triple
-mkdir -p "$crt"
-[ -f "$crt/libunwind.a" ] && [ ! -L "$crt/libunwind.a" ] || { rm -f "$crt/libunwind.a"; printf '!<arch>\n' > "$crt/libunwind.a"; }
-
 [ -n "$musl_arch" ] || exit 0
 
 # musl from Debian for an architecture rustup has no musl std for.
@@ -106,6 +96,8 @@ if [ ! -f "$musl_dir/libc.a" ]; then
     fi
     missing "musl-dev:$musl_arch"
 fi
+crt=target/musl-crt/$triple
+mkdir -p "$crt"
 for f in crt1.o crti.o crtn.o libc.a; do
     ln -sfn "$musl_dir/$f" "$crt/$f"
 done
