@@ -8,6 +8,7 @@
 #   make e2e     real containerd + Docker (root, Debian's packages)
 #   make size    binary sizes against the budgets
 #   make bench   lifecycle latency and memory against the floor
+#   make msrv    the binary built with the oldest Rust supported (rust-version)
 #   make fuzz    cargo-fuzz on every fuzz target (FUZZ_SECONDS each)
 
 CARGO   ?= cargo
@@ -134,7 +135,7 @@ endif
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS) $(MUSL_RUSTFLAGS)
 BUILD_ENV := CARGO_TARGET_$(TARGET_ENV)_LINKER=$(GCC) RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(STD_ENV)
 
-.PHONY: all compile build dist print-target print-binary demo test unit e2e size bench fuzz fuzz-ci lint clean
+.PHONY: all compile build dist print-target print-binary demo test unit e2e size bench msrv fuzz fuzz-ci lint clean
 
 all: build
 
@@ -238,6 +239,13 @@ bench: build
 	$(if $(filter glibc,$(BENCH_REF)),$(MAKE) --no-print-directory compile TARGET=$(HOST_TRIPLE) STD=prebuilt)
 	BENCH_REF="$(if $(filter glibc,$(BENCH_REF)),$(GLIBC_REF),$(BENCH_REF))" \
 		$(CARGO) bench --locked --bench lifecycle -- $(CURDIR)/$(OUT)/$(BIN)
+
+# The binary built with the oldest Rust Cargo.toml's rust-version claims
+# (a minimal toolchain, installed by rustup when missing; ~1 min in CI).
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+msrv:
+	@rustup run $(MSRV) rustc --version >/dev/null 2>&1 || rustup toolchain install $(MSRV) --profile minimal
+	$(CARGO) +$(MSRV) build --release --locked --bin $(BIN) --target-dir target/msrv
 
 lint:
 	$(CARGO) fmt --check

@@ -44,7 +44,10 @@ pub fn config_json(data: &[u8]) {
     }
     // In a bundle that does not exist, a relative root.path cannot
     // resolve; an absolute one (OCI allows it) resolves to an absolute path.
-    let relative = spec.root.as_ref().is_none_or(|r| !r.path.starts_with('/'));
+    let relative = spec
+        .root
+        .as_ref()
+        .map_or(true, |r| !r.path.starts_with('/'));
     if let Ok(p) = spec::rootfs(Path::new("/nonexistent-bundle"), &spec) {
         assert!(!relative && p.is_absolute(), "rootfs {}", p.display());
     }

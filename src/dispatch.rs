@@ -42,7 +42,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let mut applet = find(&base);
     // `balena-extension-runtime state-dump ...`, or any name + an applet name.
     if let Some(first) = rest.first().and_then(|f| f.to_str()).and_then(find) {
-        if applet.is_none_or(|a| a.names[0] == "runtime") {
+        if applet.map_or(true, |a| a.names[0] == "runtime") {
             applet = Some(first);
             rest.remove(0);
         }

@@ -264,7 +264,7 @@ fn line(cells: [&str; 7]) -> String {
         let n = cell.chars().count();
         let pad = width.saturating_sub(n) + GAP;
         out += cell;
-        out.extend(std::iter::repeat_n(' ', pad));
+        out.extend(std::iter::repeat(' ').take(pad));
         used += n + pad;
     }
     let room = WIDTH.saturating_sub(used).max(COLUMNS[6].0.len());
