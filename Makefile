@@ -33,7 +33,7 @@ endif
 RELEASE := $(TARGET_DIR)/$(TARGET)/release
 DIST    := dist
 BIN     := balena-extension-runtime
-LINKS   := balena-extension-proxy extension-inspect state-dump
+LINKS   := balena-extension-proxy extension-inspect state-dump balena-extension-manager
 # No unwind tables: with panic = "abort" nothing unwinds, and a panic still
 # prints its message and aborts; only its backtrace loses its frames (mere
 # addresses in a stripped binary anyway). Saves ~130 KB static, ~76 KB dynamic.
