@@ -82,7 +82,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             Long("dry-run") => o.dry_run = true,
             Long("json") => o.json = true,
             Long("host-root") => o.host_root = p.value()?.into(),
-            Long("host") | Short('H') => o.host = Some(p.value()?.string()?),
+            Long("host") => o.host = Some(p.value()?.string()?),
             Long("lock-file") => o.lock_file = p.value()?.into(),
             Long("lock-wait") => o.lock_wait = seconds(&mut p, "--lock-wait", true)?,
             Long("timeout") => o.timeout = seconds(&mut p, "--timeout", false)?,
