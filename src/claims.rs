@@ -26,7 +26,7 @@ const CMDLINE: &str = "/proc/cmdline";
 /// Host files read here are a line or a few; cap them anyway.
 const MAX_HOST_TEXT: u64 = 1 << 20;
 
-/// Label values quoted in notes are cut to this many characters.
+/// Label values quoted in notes are cut to about this many bytes.
 const NOTE_VALUE: usize = 40;
 
 /// What the host is, read under a root (`/` on a device).
@@ -111,10 +111,20 @@ pub fn check(labels: &BTreeMap<String, String>, host: &Host) -> Vec<Claim> {
         let Some(value) = labels.get(label) else {
             continue;
         };
-        let (verdict, note) = match label {
-            KERNEL_VERSION => kernel_version_claim(value, host),
-            KERNEL_ABI_ID => kernel_abi_claim(value, host),
-            _ => os_version_claim(value, host),
+        let (verdict, note) = if !well_formed(label, value) {
+            let what = match label {
+                KERNEL_VERSION => "not a kernel version (major.minor.patch)",
+                KERNEL_ABI_ID => "not a sha256 (64 hex digits)",
+                _ => "no os version glob in it",
+            };
+            let v = short(value);
+            (Verdict::Doubt, format!("claims \"{v}\", {what}"))
+        } else {
+            match label {
+                KERNEL_VERSION => kernel_version_claim(value, host),
+                KERNEL_ABI_ID => kernel_abi_claim(value, host),
+                _ => os_version_claim(value, host),
+            }
         };
         out.push(Claim {
             label,
@@ -137,17 +147,12 @@ pub fn well_formed(label: &str, value: &str) -> bool {
     }
 }
 
+/// The claim functions get well-formed label values only.
 fn kernel_version_claim(value: &str, host: &Host) -> (Verdict, String) {
-    if !labels::is_kernel_version(value) {
-        let v = short(value);
-        return doubt(format!(
-            "claims \"{v}\", not a kernel version (major.minor.patch)"
-        ));
-    }
     let Some(running) = &host.kernel_version else {
-        return doubt(format!(
-            "the running kernel's release cannot be read ({OSRELEASE})"
-        ));
+        return doubt(
+            "the running kernel's release cannot be read (/proc/sys/kernel/osrelease)".into(),
+        );
     };
     if !labels::is_kernel_version(running) {
         let r = short(host.kernel_release.as_deref().unwrap_or(running));
@@ -156,12 +161,7 @@ fn kernel_version_claim(value: &str, host: &Host) -> (Verdict, String) {
         ));
     }
     // 5.15.092 is 5.15.92: compared as numbers, not as text.
-    let numbers = |v: &str| {
-        v.split('.')
-            .map(|p| p.trim_start_matches('0').to_string())
-            .collect::<Vec<_>>()
-    };
-    let verdict = if numbers(value) == numbers(running) {
+    let verdict = if numbers(value).eq(numbers(running)) {
         Verdict::Holds
     } else {
         Verdict::Fails
@@ -174,19 +174,15 @@ fn kernel_version_claim(value: &str, host: &Host) -> (Verdict, String) {
 
 fn kernel_abi_claim(value: &str, host: &Host) -> (Verdict, String) {
     let want = abi_digest(value);
-    if !is_sha256(&want) {
-        let v = short(value);
-        return doubt(format!("claims \"{v}\", not a sha256 (64 hex digits)"));
-    }
     let (Some(have), Some(source)) = (&host.kernel_abi, &host.kernel_abi_source) else {
-        let why = match &host.kernel_release {
-            Some(r) => format!(
-                "no {ABI_TOKEN} on {CMDLINE}, no readable {}",
-                symvers_abs(r)
-            ),
-            None => format!("no {ABI_TOKEN} on {CMDLINE}, no kernel release in {OSRELEASE}"),
-        };
-        return doubt(format!("the running kernel's abi cannot be read: {why}"));
+        let mut note = String::from(
+            "the running kernel's abi cannot be read: no balena_kernel_abi= on /proc/cmdline, ",
+        );
+        match &host.kernel_release {
+            Some(r) => note += &format!("no readable {}", symvers_abs(r)),
+            None => note += "no kernel release in /proc/sys/kernel/osrelease",
+        }
+        return doubt(note);
     };
     let have = abi_digest(have);
     if !is_sha256(&have) {
@@ -209,10 +205,6 @@ fn kernel_abi_claim(value: &str, host: &Host) -> (Verdict, String) {
 }
 
 fn os_version_claim(value: &str, host: &Host) -> (Verdict, String) {
-    if globs(value).next().is_none() {
-        let v = short(value);
-        return doubt(format!("claims \"{v}\", no os version glob in it"));
-    }
     let Some(running) = &host.os_version else {
         return doubt(
             "the os version cannot be read: no VERSION_ID in /etc/os-release \
@@ -225,11 +217,22 @@ fn os_version_claim(value: &str, host: &Host) -> (Verdict, String) {
     } else {
         Verdict::Fails
     };
-    let list = globs(value).collect::<Vec<_>>().join(", ");
+    let mut list = String::new();
+    for g in globs(value) {
+        if !list.is_empty() {
+            list += ", ";
+        }
+        list += g;
+    }
     (
         verdict,
         format!("claims {}, the os is {running}", short(&list)),
     )
+}
+
+/// The parts of `M.m.p` without leading zeros.
+fn numbers(v: &str) -> impl Iterator<Item = &str> {
+    v.split('.').map(|p| p.trim_start_matches('0'))
 }
 
 fn doubt(note: String) -> (Verdict, String) {
@@ -243,12 +246,14 @@ fn globs(value: &str) -> impl Iterator<Item = &str> {
 
 /// A label value as quoted in a note: cut so that the note fits a line.
 fn short(v: &str) -> String {
-    if v.chars().count() <= NOTE_VALUE {
+    if v.len() <= NOTE_VALUE {
         return v.to_string();
     }
-    let mut s: String = v.chars().take(NOTE_VALUE - 1).collect();
-    s.push('…');
-    s
+    let mut end = NOTE_VALUE - 1;
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &v[..end])
 }
 
 fn is_sha256(hex: &str) -> bool {

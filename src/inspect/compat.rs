@@ -16,6 +16,11 @@ pub(super) fn short_label(name: &str) -> &str {
     name.strip_prefix(labels::PREFIX).unwrap_or(name)
 }
 
+/// The note for a value of the wrong form.
+fn expected(value: &str, what: &str) -> String {
+    format!("is \"{value}\", expected {what}")
+}
+
 /// A store name: letters, digits, `-`, `_`, `.`.
 fn is_word(v: &str) -> bool {
     !v.is_empty()
@@ -84,14 +89,14 @@ pub(super) fn check_labels(all: &BTreeMap<String, String>, f: &mut Findings) -> 
                     (OK, "checked against the running kernel".to_string())
                 }
                 labels::KERNEL_VERSION => {
-                    let note = format!("is \"{value}\", expected MAJOR.MINOR.PATCH (e.g. 5.15.92)");
+                    let note = expected(value, "MAJOR.MINOR.PATCH (e.g. 5.15.92)");
                     (INVALID, bad(note, f))
                 }
                 labels::REQUIRES_REBOOT => match labels::parse_bool(value) {
                     Some(true) => (OK, "the host must reboot to apply it".to_string()),
                     Some(false) => (OK, "applied without a reboot".to_string()),
                     None => {
-                        let note = format!("is \"{value}\", expected true or false");
+                        let note = expected(value, "true or false");
                         (INVALID, bad(note, f))
                     }
                 },
@@ -102,18 +107,14 @@ pub(super) fn check_labels(all: &BTreeMap<String, String>, f: &mut Findings) -> 
                         .to_string(),
                 ),
                 labels::KERNEL_ABI_ID => {
-                    let note = format!(
-                        "is \"{value}\", expected a sha256: 64 hex digits, \
-                         optionally after sha256:"
-                    );
+                    let note = expected(value, "a sha256: 64 hex digits, optionally after sha256:");
                     (INVALID, bad(note, f))
                 }
                 labels::OS_VERSION if claims::well_formed(key, value) => {
                     (OK, "checked against VERSION_ID".to_string())
                 }
                 labels::OS_VERSION => {
-                    let note =
-                        format!("is \"{value}\", expected comma-separated globs (e.g. 2.113.*)");
+                    let note = expected(value, "comma-separated globs (e.g. 2.113.*)");
                     (INVALID, bad(note, f))
                 }
                 labels::UPDATE_REQUIRES_REBOOT => match labels::parse_bool(value) {
@@ -126,7 +127,7 @@ pub(super) fn check_labels(all: &BTreeMap<String, String>, f: &mut Findings) -> 
                         "read by balenaOS updates: applied without a reboot".to_string(),
                     ),
                     None => {
-                        let note = format!("is \"{value}\", expected true or false");
+                        let note = expected(value, "true or false");
                         (INVALID, bad(note, f))
                     }
                 },
@@ -139,7 +140,7 @@ pub(super) fn check_labels(all: &BTreeMap<String, String>, f: &mut Findings) -> 
                     (OK, note)
                 }
                 labels::STORE => {
-                    let note = format!("is \"{value}\", expected a store name (e.g. data)");
+                    let note = expected(value, "a store name (e.g. data)");
                     (INVALID, bad(note, f))
                 }
                 labels::OVERRIDE => match value.parse::<u32>() {
@@ -152,10 +153,8 @@ pub(super) fn check_labels(all: &BTreeMap<String, String>, f: &mut Findings) -> 
                         ),
                     ),
                     _ => {
-                        let note = format!(
-                            "is \"{value}\", expected a non-negative integer (the override \
-                             priority)"
-                        );
+                        let note =
+                            expected(value, "a non-negative integer (the override priority)");
                         (INVALID, bad(note, f))
                     }
                 },
