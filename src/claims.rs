@@ -147,7 +147,8 @@ pub fn well_formed(label: &str, value: &str) -> bool {
     }
 }
 
-/// The claim functions get well-formed label values only.
+/// Called by [`check`] with well-formed label values only, as are the
+/// other two claims.
 fn kernel_version_claim(value: &str, host: &Host) -> (Verdict, String) {
     let Some(running) = &host.kernel_version else {
         return doubt(
@@ -298,7 +299,7 @@ fn cmdline_abi(cmdline: &str) -> Option<String> {
 }
 
 /// A kernel release up to its first `-` or `+`: `5.15.92-v8` → `5.15.92`.
-pub fn kernel_version(release: &str) -> String {
+fn kernel_version(release: &str) -> String {
     release
         .split(['-', '+'])
         .next()
@@ -307,7 +308,7 @@ pub fn kernel_version(release: &str) -> String {
 }
 
 /// A field of an os-release file, unquoted.
-pub fn os_release_field(text: &str, field: &str) -> Option<String> {
+fn os_release_field(text: &str, field: &str) -> Option<String> {
     for line in text.lines() {
         let Some((k, v)) = line.trim().split_once('=') else {
             continue;
@@ -327,7 +328,7 @@ pub fn os_release_field(text: &str, field: &str) -> Option<String> {
 }
 
 /// Whether the kernel command line turns host extensions off.
-pub fn has_nohostext(cmdline: &str) -> bool {
+fn has_nohostext(cmdline: &str) -> bool {
     cmdline
         .split_whitespace()
         .any(|w| w == "balena.nohostext" || w.starts_with("balena.nohostext="))
