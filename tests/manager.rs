@@ -906,6 +906,40 @@ fn an_engine_that_is_not_there_is_one_clear_error() {
 }
 
 #[test]
+fn log_level_chooses_what_goes_to_stderr() {
+    let env = Env::new("levels");
+    env.host("6.1.77", None, None);
+    let world = || {
+        let mut liar = user_container("b1", "user:1", "dead");
+        liar.filtered = true;
+        World {
+            containers: vec![liar, container("a4", "ext-b:1", "exited", "", 0)],
+            ..World::default()
+        }
+    };
+    let fake = Fake::start(world());
+    let o = env.run(&fake, &["--log-level", "error"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stderr(&o), "", "no warnings at level error");
+    let fake = Fake::start(world());
+    let o = env.run(&fake, &["--log-level", "debug"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: container b10000000000 is not labelled"),
+        "{err}"
+    );
+    assert!(
+        err.contains("kept container a40000000000 (ext-b:1, exited): installed"),
+        "{err}"
+    );
+    // The report itself is the same at every level.
+    assert_eq!(
+        lines(&o),
+        ["cleanup: removed 0 containers, 0 images, 0 volumes; kept 1; 0 failed"]
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     for args in [
         &["cleanup", "--host", "tcp://127.0.0.1:2375"][..],
