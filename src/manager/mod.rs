@@ -127,10 +127,10 @@ impl Sweep<'_> {
                 return;
             }
         };
-        let short = short_id(&c.id);
         if !decide::is_extension(&c) {
             self.report.warn(format!(
-                "container {short} is not labelled {}={}: left alone",
+                "container {} is not labelled {}={}: left alone",
+                short_id(&c.id),
                 labels::CLASS,
                 labels::REQUIRED_CLASS
             ));
@@ -147,7 +147,7 @@ impl Sweep<'_> {
             error: Some(&c.error),
             volumes: &volumes,
         };
-        let what = format!("{short} ({}, {})", c.image_name, c.status);
+        let what = report::describe(&c.id, Some(&c.image_name), &c.status);
         let claims = host.map(|h| claims::check(&c.labels, h));
         let d = decide::decide(&c, claims.as_deref());
         for doubt in &d.doubts {

@@ -39,6 +39,17 @@ pub struct Seen<'a> {
     pub volumes: &'a [String],
 }
 
+/// `3f2a1b2c3d4e (ext:v2, created)`: a container as the lines name it. An
+/// image given by ID is shortened like the container's.
+pub fn describe(id: &str, image: Option<&str>, state: &str) -> String {
+    let short = short_id(id);
+    match image {
+        Some(i) if i.starts_with("sha256:") => format!("{short} ({}, {state})", short_id(i)),
+        Some(i) => format!("{short} ({i}, {state})"),
+        None => format!("{short} ({state})"),
+    }
+}
+
 pub struct Report {
     json: bool,
     level: Level,
@@ -117,11 +128,7 @@ impl Report {
     /// `reason`: why it goes or stays; `failure`: what went wrong, if
     /// anything (then `action` is Failed).
     pub fn container(&mut self, c: &Seen, action: Action, reason: &str, failure: Option<&str>) {
-        let short = short_id(c.id);
-        let what = match c.image {
-            Some(image) => format!("{short} ({image}, {})", c.state),
-            None => format!("{short} ({})", c.state),
-        };
+        let what = describe(c.id, c.image, c.state);
         match (action, failure) {
             (Action::Removed, _) => {
                 self.removed[0] += 1;
@@ -294,6 +301,20 @@ mod tests {
             error: Some("boom"),
             volumes,
         }
+    }
+
+    #[test]
+    fn containers_are_named_by_short_id_image_and_state() {
+        let id = "3f2a1b2c3d4e5f60";
+        assert_eq!(
+            describe(id, Some("ext:v2"), "created"),
+            "3f2a1b2c3d4e (ext:v2, created)"
+        );
+        assert_eq!(
+            describe(id, Some("sha256:1a2b3c4d5e6f7a8b"), "dead"),
+            "3f2a1b2c3d4e (1a2b3c4d5e6f, dead)"
+        );
+        assert_eq!(describe(id, None, "exited"), "3f2a1b2c3d4e (exited)");
     }
 
     #[test]
