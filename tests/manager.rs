@@ -80,6 +80,8 @@ struct World {
     requests: Vec<String>,
     /// The engine stops (its socket goes) after this many requests; 0: never.
     die_after: usize,
+    /// The engine hangs (accepts, never answers) after this many; 0: never.
+    hang_after: usize,
 }
 
 struct Fake {
@@ -99,12 +101,19 @@ impl Fake {
         let stop = Arc::new(AtomicBool::new(false));
         let (w, s, path) = (world.clone(), stop.clone(), socket.clone());
         let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
                 }
-                if let Ok(conn) = conn {
-                    serve(conn, &w);
+                let hung = {
+                    let w = w.lock().unwrap();
+                    w.hang_after > 0 && w.requests.len() >= w.hang_after
+                };
+                match conn {
+                    Ok(conn) if hung => held.push(conn),
+                    Ok(conn) => serve(conn, &w),
+                    Err(_) => {}
                 }
                 let w = w.lock().unwrap();
                 if w.die_after > 0 && w.requests.len() >= w.die_after {
@@ -881,6 +890,20 @@ fn an_engine_that_stops_midway_stops_the_sweep_and_a_rerun_finishes() {
         lines(&o).last().unwrap(),
         "cleanup: removed 3 containers, 3 images, 1 volume; kept 3; 0 failed"
     );
+}
+
+#[test]
+fn an_engine_that_hangs_midway_stops_the_sweep_within_its_time_limits() {
+    let env = Env::new("hangs");
+    let mut world = mixed();
+    world.hang_after = 3;
+    let fake = Fake::start(world);
+    let o = env.run(&fake, &["--timeout", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = lines(&o);
+    assert_eq!(out.len(), 4, "{out:?}");
+    assert!(out[1].starts_with("failed to inspect container a20000000000 (exited): "));
+    assert!(out[2].contains("stopped answering"), "{}", out[2]);
 }
 
 #[test]

@@ -17,18 +17,20 @@ pub mod decide;
 pub mod lock;
 pub mod report;
 
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::claims::{self, Host};
-use crate::engine::{self, Container, Engine, Summary};
+use crate::engine::{self, http, Container, Engine, Summary};
 use crate::error::Result;
 use crate::labels;
 use crate::log::Level;
 
 use decide::{short_id, volume_mounts};
 use report::{Action, Report, Seen};
+
+/// How long the engine gets to answer its ping after a failed call.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What to do, as the command line said.
 pub struct Options {
@@ -94,11 +96,16 @@ struct Sweep<'a> {
 }
 
 impl Sweep<'_> {
-    /// After a failed call: if the engine's socket no longer even accepts
-    /// a connection, the engine is gone and every further call would fail
-    /// the same way. Stop, and say so once.
+    /// After a failed call: if the engine does not even answer its ping
+    /// (its socket refuses connections, or it hangs), it is gone or
+    /// restarting, and every further call would fail the same way, each
+    /// after its time limit. Stop, and say so once; a new run finishes.
+    /// An engine that answers is fine: the failure was the call's own.
     fn check_engine(&mut self) {
-        if UnixStream::connect(&self.engine.socket).is_err() {
+        let limit = self.engine.timeout.min(PING_TIMEOUT);
+        let alive = http::request(&self.engine.socket, limit, "GET", "/_ping")
+            .is_ok_and(|r| r.status == 200);
+        if !alive {
             self.stopped = true;
             self.report.fail(format!(
                 "the engine at {} stopped answering: cleanup stopped early (run it again)",
