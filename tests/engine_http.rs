@@ -122,8 +122,8 @@ fn reads_a_chunked_body_with_extensions_and_a_trailer() {
         for piece in [
             &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"[..],
             b"a;ext=1\r\n[{\"Id\":\"a\"\r\n",
-            b"14\r\n,\"State\":\"dead\"},{\"I\r\n",
-            b"1a\r\nd\":\"b\",\"State\":\"created\"}]\r\n",
+            b"22\r\n,\"ImageID\":\"i\",\"State\":\"dead\"},{\"I\r\n",
+            b"28\r\nd\":\"b\",\"ImageID\":\"j\",\"State\":\"created\"}]\r\n",
             b"0\r\nX-Checksum: none\r\n\r\n",
         ] {
             s.write_all(piece).unwrap();
@@ -173,7 +173,7 @@ fn an_error_status_without_json_shows_status_and_reason() {
     let e = fake.engine(TIMEOUT).dangling_volumes().err().unwrap();
     assert_eq!(
         e.msg,
-        "engine: GET /v1.40/volumes?filters=%7B%22dangling%22:%5B%22true%22%5D%7D: 500 Internal Server Error: <html/>"
+        "engine: GET /v1.40/volumes?filters=%7B%22dangling%22:%5B%22true%22%5D%7D: 500 Internal Server Error"
     );
 }
 

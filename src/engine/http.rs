@@ -11,14 +11,14 @@
 //! unknown transfer coding, a malformed line, or an end of the connection
 //! before the framing says the body is complete is an error.
 
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{describe, Error, Result};
+use crate::sys;
 
 /// The most a response (headers and body) may be.
 pub const MAX_RESPONSE: usize = 32 << 20;
@@ -47,7 +47,7 @@ fn exchange(socket: &Path, timeout: Duration, method: &str, path: &str) -> Resul
     if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(Error::new("refusing a malformed request path"));
     }
-    let mut stream = connect(socket, timeout)?;
+    let fd = connect(socket, timeout)?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: balena-extension-runtime/{}\r\nConnection: close\r\n",
         crate::VERSION
@@ -56,17 +56,26 @@ fn exchange(socket: &Path, timeout: Duration, method: &str, path: &str) -> Resul
         req.push_str("Content-Length: 0\r\n");
     }
     req.push_str("\r\n");
-    stream
-        .write_all(req.as_bytes())
+    sys::write_all(fd.as_raw_fd(), req.as_bytes())
         .map_err(|e| io_error("cannot send the request", timeout, &e))?;
-    read_response(&mut stream, timeout)
+    response(&mut Socket(fd), timeout)
+}
+
+/// The connected socket, read through `sys::read` (plain read(2)).
+struct Socket(OwnedFd);
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        sys::read(self.0.as_raw_fd(), buf)
+    }
 }
 
 /// Connects within `timeout`. A connect to a unix socket whose listen
 /// queue is full blocks until the server accepts; Linux bounds that wait by
 /// the socket's send timeout (SO_SNDTIMEO), so it is set before connecting
-/// and the connect then fails with EAGAIN.
-fn connect(socket: &Path, timeout: Duration) -> Result<UnixStream> {
+/// and the connect then fails with EAGAIN. The receive timeout bounds each
+/// read of the answer.
+fn connect(socket: &Path, timeout: Duration) -> Result<OwnedFd> {
     let fail = |e: &io::Error| {
         let hint = match e.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::ECONNREFUSED) => " (is the engine running?)",
@@ -78,8 +87,6 @@ fn connect(socket: &Path, timeout: Duration) -> Result<UnixStream> {
             describe(e)
         ))
     };
-    // std refuses a zero timeout; round it up to the smallest one.
-    let timeout = timeout.max(Duration::from_millis(1));
     // SAFETY: sockaddr_un is plain data, valid when zeroed.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     let bytes = socket.as_os_str().as_bytes();
@@ -96,38 +103,52 @@ fn connect(socket: &Path, timeout: Duration) -> Result<UnixStream> {
         return Err(fail(&io::Error::last_os_error()));
     }
     // SAFETY: `fd` is a new socket nothing else owns.
-    let stream = unsafe { UnixStream::from_raw_fd(fd) };
-    stream
-        .set_write_timeout(Some(timeout))
-        .and_then(|_| stream.set_read_timeout(Some(timeout)))
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    set_timeout(fd, libc::SO_SNDTIMEO, timeout)
+        .and_then(|_| set_timeout(fd, libc::SO_RCVTIMEO, timeout))
         .map_err(|e| fail(&e))?;
     let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
-    loop {
-        // SAFETY: `addr` is a valid sockaddr_un of at least `len` bytes.
-        let ret = unsafe {
-            libc::connect(
-                stream.as_raw_fd(),
-                (&addr as *const libc::sockaddr_un).cast(),
-                len as libc::socklen_t,
-            )
-        };
-        if ret == 0 {
-            return Ok(stream);
-        }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            // Not connected yet on a unix socket: trying again is safe.
-            io::ErrorKind::Interrupted => continue,
-            io::ErrorKind::WouldBlock => {
-                return Err(Error::new(format!(
-                    "{} did not accept the connection within {} (its queue is full)",
-                    socket.display(),
-                    seconds(timeout)
-                )))
-            }
-            _ => return Err(fail(&err)),
-        }
+    // SAFETY: `addr` is a valid sockaddr_un of at least `len` bytes. A unix
+    // socket is left unconnected by an interrupted connect: retrying is safe.
+    match sys::retry(|| unsafe {
+        libc::connect(
+            fd,
+            (&addr as *const libc::sockaddr_un).cast(),
+            len as libc::socklen_t,
+        )
+    }) {
+        Ok(_) => Ok(owned),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Error::new(format!(
+            "{} did not accept the connection within {} (its queue is full)",
+            socket.display(),
+            seconds(timeout)
+        ))),
+        Err(e) => Err(fail(&e)),
     }
+}
+
+/// SO_SNDTIMEO or SO_RCVTIMEO. Zero would mean no limit: at least 1 ms.
+fn set_timeout(fd: RawFd, option: libc::c_int, t: Duration) -> io::Result<()> {
+    let t = t.max(Duration::from_millis(1));
+    let tv = libc::timeval {
+        // Capped so that a 32-bit time_t cannot wrap.
+        tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_usec: t.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: setsockopt reads one timeval, of the size given.
+    let ret = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn io_error(what: &str, timeout: Duration, err: &io::Error) -> Error {
@@ -144,7 +165,7 @@ fn seconds(d: Duration) -> String {
     if d.subsec_millis() == 0 && d.as_secs() > 0 {
         format!("{}s", d.as_secs())
     } else {
-        format!("{}ms", d.as_millis())
+        format!("{}ms", d.as_millis() as u64)
     }
 }
 
@@ -152,12 +173,28 @@ fn seconds(d: Duration) -> String {
 /// headers, body framed by Content-Length or chunked): what the fuzz target
 /// drives. Bytes after the framed body are ignored, as on the socket.
 pub fn parse_response(mut bytes: &[u8]) -> Result<Response> {
-    read_response(&mut bytes, Duration::ZERO)
+    response(&mut bytes, Duration::ZERO)
 }
 
 /// Reads one response from `src`, no further than its framing says.
 /// `timeout` only words the error when a read times out.
-pub fn read_response(src: &mut dyn Read, timeout: Duration) -> Result<Response> {
+pub fn read_response<R: Read>(src: &mut R, timeout: Duration) -> Result<Response> {
+    response(src, timeout)
+}
+
+/// What responses are read from. Its one method keeps a trait object of it
+/// small, where a `dyn Read` would bring every default method of `Read`.
+trait Source {
+    fn pull(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl<R: Read> Source for R {
+    fn pull(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
+    }
+}
+
+fn response(src: &mut dyn Source, timeout: Duration) -> Result<Response> {
     let mut r = Reader {
         src,
         buf: Vec::new(),
@@ -166,7 +203,7 @@ pub fn read_response(src: &mut dyn Read, timeout: Duration) -> Result<Response> 
         timeout,
     };
     let line = r.line("the status line")?;
-    let (status, reason) = status_line(&line)?;
+    let (status, reason) = status_line(line)?;
     let mut length = None;
     let mut chunked = false;
     loop {
@@ -174,20 +211,16 @@ pub fn read_response(src: &mut dyn Read, timeout: Duration) -> Result<Response> 
         if line.is_empty() {
             break;
         }
-        let (name, value) = header(&line)?;
+        let (name, value) = header(line)?;
         if name.eq_ignore_ascii_case(b"content-length") {
-            let n = number(value, 10)
-                .ok_or_else(|| Error::new(format!("malformed Content-Length {}", shown(value))))?;
+            let n = number(value, 10).ok_or_else(|| bad("malformed Content-Length", value))?;
             if length.is_some_and(|l| l != n) {
                 return Err(Error::new("conflicting Content-Length headers"));
             }
             length = Some(n);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             if !value.eq_ignore_ascii_case(b"chunked") {
-                return Err(Error::new(format!(
-                    "unsupported Transfer-Encoding {}",
-                    shown(value)
-                )));
+                return Err(bad("unsupported Transfer-Encoding", value));
             }
             chunked = true;
         }
@@ -226,7 +259,7 @@ fn too_large() -> Error {
 
 /// `HTTP/1.1 409 Conflict` → (409, "Conflict"); the reason may be absent.
 fn status_line(line: &[u8]) -> Result<(u16, String)> {
-    let bad = || Error::new(format!("malformed status line {}", shown(line)));
+    let bad = || bad("malformed status line", line);
     let rest = line
         .strip_prefix(b"HTTP/1.1 ")
         .or_else(|| line.strip_prefix(b"HTTP/1.0 "))
@@ -250,7 +283,7 @@ fn status_line(line: &[u8]) -> Result<(u16, String)> {
 /// tokens; values have no control character but tab. A folded line (one
 /// starting with a blank) is refused, as HTTP/1.1 now requires.
 fn header(line: &[u8]) -> Result<(&[u8], &[u8])> {
-    let bad = || Error::new(format!("malformed header line {}", shown(line)));
+    let bad = || bad("malformed header line", line);
     let colon = line.iter().position(|&b| b == b':').ok_or_else(bad)?;
     let (name, value) = (&line[..colon], &line[colon + 1..]);
     let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
@@ -279,15 +312,16 @@ fn number(digits: &[u8], radix: u32) -> Option<u64> {
     Some(n)
 }
 
-/// A line for an error message: quoted, escaped, cut at 80 bytes.
-fn shown(line: &[u8]) -> String {
-    crate::json::quote(&String::from_utf8_lossy(&line[..line.len().min(80)]))
+/// `what "line"`: the line quoted, escaped, cut at 80 bytes.
+fn bad(what: &str, line: &[u8]) -> Error {
+    let shown = String::from_utf8_lossy(&line[..line.len().min(80)]);
+    Error::new(format!("{what} {}", crate::json::quote(&shown)))
 }
 
 /// Buffered reading under the response cap. `buf[pos..]` is what was read
 /// and not yet consumed; `total` counts every byte taken from `src`.
 struct Reader<'a> {
-    src: &'a mut dyn Read,
+    src: &'a mut dyn Source,
     buf: Vec<u8>,
     pos: usize,
     total: usize,
@@ -301,7 +335,7 @@ impl Reader<'_> {
         self.pos = 0;
         let mut chunk = [0u8; 16 << 10];
         loop {
-            match self.src.read(&mut chunk) {
+            match self.src.pull(&mut chunk) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
                     self.total += n;
@@ -325,21 +359,17 @@ impl Reader<'_> {
     }
 
     /// The next line, without its CRLF.
-    fn line(&mut self, what: &str) -> Result<Vec<u8>> {
+    fn line(&mut self, what: &str) -> Result<&[u8]> {
         loop {
-            let unread = &self.buf[self.pos..];
-            if let Some(lf) = unread.iter().position(|&b| b == b'\n') {
-                let line = &unread[..lf];
-                let Some(line) = line.strip_suffix(b"\r") else {
-                    return Err(Error::new(format!(
-                        "malformed line in {what} (LF without CR): {}",
-                        shown(line)
-                    )));
-                };
-                let line = line.to_vec();
+            let start = self.pos;
+            if let Some(lf) = self.buf[start..].iter().position(|&b| b == b'\n') {
                 self.pos += lf + 1;
-                return Ok(line);
+                let line = &self.buf[start..start + lf];
+                return line
+                    .strip_suffix(b"\r")
+                    .ok_or_else(|| bad("malformed line (LF without CR)", line));
             }
+            let unread = &self.buf[start..];
             if unread.len() > MAX_LINE {
                 return Err(Error::new(format!(
                     "a line in {what} is longer than {} KiB",
@@ -387,10 +417,9 @@ impl Reader<'_> {
             let line = self.line("a chunk size")?;
             let digits = match line.iter().position(|&b| b == b';') {
                 Some(i) => line[..i].trim_ascii_end(),
-                None => &line[..],
+                None => line,
             };
-            let size = number(digits, 16)
-                .ok_or_else(|| Error::new(format!("malformed chunk size {}", shown(&line))))?;
+            let size = number(digits, 16).ok_or_else(|| bad("malformed chunk size", line))?;
             if size == 0 {
                 break;
             }

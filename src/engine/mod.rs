@@ -8,7 +8,7 @@ pub mod http;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use miniserde::Deserialize;
@@ -60,12 +60,16 @@ fn parse_host(flag: Option<&str>, env: Option<OsString>) -> Result<PathBuf> {
 }
 
 /// One container as the list call shows it.
+#[derive(Deserialize)]
 pub struct Summary {
     /// The full 64-hex ID.
+    #[serde(rename = "Id")]
     pub id: String,
     /// The image's ID (`sha256:...`).
+    #[serde(rename = "ImageID")]
     pub image_id: String,
     /// `created`, `running`, `exited`, `dead`, ...
+    #[serde(rename = "State")]
     pub state: String,
 }
 
@@ -109,33 +113,24 @@ pub struct Image {
     pub tags: Vec<String>,
 }
 
-// The engine's JSON, as far as it is read. Go writes nil maps and slices
-// as `null`, which miniserde refuses for a map or a Vec: those are Options.
-// What cleanup's decisions rest on (IDs, states) is required; the rest
-// defaults to empty. Unknown fields are skipped.
-
-#[derive(Deserialize)]
-struct SummaryJson {
-    #[serde(rename = "Id")]
-    id: String,
-    #[serde(rename = "ImageID")]
-    image_id: Option<String>,
-    #[serde(rename = "State")]
-    state: String,
-}
+// The engine's JSON, as far as it is read. Fields the engine always writes
+// are required: one missing makes the answer an error, never a guess. Go
+// writes nil maps and slices as `null`, which miniserde refuses for a map
+// or a Vec: those are Options, and so is what Go omits when empty (a
+// mount's Name). Unknown fields are skipped.
 
 #[derive(Deserialize)]
 struct ContainerJson {
     #[serde(rename = "Id")]
     id: String,
     #[serde(rename = "Name")]
-    name: Option<String>,
+    name: String,
     #[serde(rename = "Image")]
-    image: Option<String>,
+    image: String,
     #[serde(rename = "State")]
     state: StateJson,
     #[serde(rename = "Config")]
-    config: Option<ConfigJson>,
+    config: ConfigJson,
     #[serde(rename = "Mounts")]
     mounts: Option<Vec<MountJson>>,
 }
@@ -145,15 +140,15 @@ struct StateJson {
     #[serde(rename = "Status")]
     status: String,
     #[serde(rename = "Error")]
-    error: Option<String>,
+    error: String,
     #[serde(rename = "ExitCode")]
-    exit_code: Option<i64>,
+    exit_code: i64,
 }
 
 #[derive(Deserialize)]
 struct ConfigJson {
     #[serde(rename = "Image")]
-    image: Option<String>,
+    image: String,
     #[serde(rename = "Labels")]
     labels: Option<BTreeMap<String, String>>,
 }
@@ -161,13 +156,13 @@ struct ConfigJson {
 #[derive(Deserialize)]
 struct MountJson {
     #[serde(rename = "Type")]
-    kind: Option<String>,
+    kind: String,
     #[serde(rename = "Name")]
     name: Option<String>,
     #[serde(rename = "Source")]
-    source: Option<String>,
+    source: String,
     #[serde(rename = "Destination")]
-    destination: Option<String>,
+    destination: String,
 }
 
 #[derive(Deserialize)]
@@ -199,103 +194,78 @@ struct ErrorJson {
 /// Parses an answer's body as `T`; errors say what was expected.
 fn decode<T: Deserialize>(body: &[u8], expected: &str) -> Result<T> {
     let text = std::str::from_utf8(body).map_err(|_| Error::new("the answer is not UTF-8 text"))?;
-    // json::parse words its errors after a file: "<path> is not valid JSON".
-    crate::json::parse(text, Path::new("the answer"), expected)
+    miniserde::json::from_str(text).map_err(|_| crate::json::invalid(text, &"the answer", expected))
 }
 
 /// The body of `GET /containers/json`.
 pub fn parse_containers(body: &[u8]) -> Result<Vec<Summary>> {
-    let list: Vec<SummaryJson> = decode(body, "a container list")?;
-    Ok(list
-        .into_iter()
-        .map(|c| Summary {
-            id: c.id,
-            image_id: c.image_id.unwrap_or_default(),
-            state: c.state,
-        })
-        .collect())
+    decode(body, "a container list")
 }
 
 /// The body of `GET /containers/{id}/json`.
 pub fn parse_container(body: &[u8]) -> Result<Container> {
     let c: ContainerJson = decode(body, "a container")?;
-    let config = c.config.unwrap_or(ConfigJson {
-        image: None,
-        labels: None,
-    });
-    let name = c.name.unwrap_or_default();
+    let mut mounts = Vec::new();
+    for m in c.mounts.unwrap_or_default() {
+        mounts.push(Mount {
+            kind: m.kind,
+            name: m.name.unwrap_or_default(),
+            source: m.source,
+            destination: m.destination,
+        });
+    }
     Ok(Container {
         id: c.id,
-        name: name.strip_prefix('/').unwrap_or(&name).to_string(),
-        image_name: config.image.unwrap_or_default(),
-        image_id: c.image.unwrap_or_default(),
+        name: match c.name.strip_prefix('/') {
+            Some(name) => name.to_string(),
+            None => c.name,
+        },
+        image_name: c.config.image,
+        image_id: c.image,
         status: c.state.status,
-        error: c.state.error.unwrap_or_default(),
-        exit_code: c.state.exit_code.unwrap_or_default(),
-        labels: config.labels.unwrap_or_default(),
-        mounts: c
-            .mounts
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| Mount {
-                kind: m.kind.unwrap_or_default(),
-                name: m.name.unwrap_or_default(),
-                source: m.source.unwrap_or_default(),
-                destination: m.destination.unwrap_or_default(),
-            })
-            .collect(),
+        error: c.state.error,
+        exit_code: c.state.exit_code,
+        labels: c.config.labels.unwrap_or_default(),
+        mounts,
     })
 }
 
 /// The body of `GET /images/json`.
 pub fn parse_images(body: &[u8]) -> Result<Vec<Image>> {
     let list: Vec<ImageJson> = decode(body, "an image list")?;
-    Ok(list
-        .into_iter()
-        .map(|i| Image {
+    let mut images = Vec::new();
+    for i in list {
+        images.push(Image {
             id: i.id,
             tags: i.tags.unwrap_or_default(),
-        })
-        .collect())
+        });
+    }
+    Ok(images)
 }
 
 /// The body of `GET /volumes`: the volumes' names.
 pub fn parse_volumes(body: &[u8]) -> Result<Vec<String>> {
     let v: VolumesJson = decode(body, "a volume list")?;
-    Ok(v.volumes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| v.name)
-        .collect())
+    let mut names = Vec::new();
+    for v in v.volumes.unwrap_or_default() {
+        names.push(v.name);
+    }
+    Ok(names)
 }
 
 /// What a non-2xx answer means: the engine's own `{"message": ...}` when the
-/// body has one, else the status and its reason (and a short plain-text
-/// body, if any).
+/// body has one, else the status and its reason.
 pub fn answer_error(call: &str, resp: &http::Response) -> Error {
+    let status = u64::from(resp.status);
     let message = std::str::from_utf8(&resp.body)
         .ok()
         .and_then(|text| miniserde::json::from_str::<ErrorJson>(text).ok())
         .and_then(|e| e.message)
         .filter(|m| !m.is_empty());
-    let detail = match message {
-        Some(m) => format!("{}: {m}", resp.status),
-        None => {
-            let mut d = resp.status.to_string();
-            if !resp.reason.is_empty() {
-                d.push(' ');
-                d.push_str(&resp.reason);
-            }
-            let text = String::from_utf8_lossy(&resp.body);
-            let text = text.trim();
-            if !text.is_empty() && text.len() <= 200 && !text.chars().any(char::is_control) {
-                d.push_str(": ");
-                d.push_str(text);
-            }
-            d
-        }
-    };
-    Error::new(format!("engine: {call}: {detail}"))
+    Error::new(match message {
+        Some(m) => format!("engine: {call}: {status}: {m}"),
+        None => format!("engine: {call}: {status} {}", resp.reason),
+    })
 }
 
 /// Percent-encodes a path segment or query value: everything but letters,
@@ -358,10 +328,11 @@ impl Engine {
         }
     }
 
-    /// `GET path`, its answer parsed by `parse`; errors name the call.
-    fn get<T>(&self, path: &str, parse: fn(&[u8]) -> Result<T>) -> Result<T> {
+    /// `GET path`: the answer's body, and the call as errors about the
+    /// body name it.
+    fn get(&self, path: &str) -> Result<(Vec<u8>, String)> {
         let body = self.call("GET", path, false)?.unwrap_or_default();
-        parse(&body).map_err(|e| e.context(format_args!("engine: GET {API}{path}")))
+        Ok((body, format!("engine: GET {API}{path}")))
     }
 
     /// `DELETE path`: true when removed, false when already gone.
@@ -377,12 +348,14 @@ impl Engine {
             path.push('&');
             path.push_str(&extension_filter());
         }
-        self.get(&path, parse_containers)
+        let (body, call) = self.get(&path)?;
+        parse_containers(&body).map_err(|e| e.context(call))
     }
 
     pub fn inspect_container(&self, id: &str) -> Result<Container> {
         let path = format!("/containers/{}/json", segment("container ID", id)?);
-        self.get(&path, parse_container)
+        let (body, call) = self.get(&path)?;
+        parse_container(&body).map_err(|e| e.context(call))
     }
 
     /// Removes a container, forced, with its anonymous volumes. Ok(false):
@@ -394,10 +367,8 @@ impl Engine {
 
     /// Images labelled `io.balena.image.class=overlay`.
     pub fn extension_images(&self) -> Result<Vec<Image>> {
-        self.get(
-            &format!("/images/json?{}", extension_filter()),
-            parse_images,
-        )
+        let (body, call) = self.get(&format!("/images/json?{}", extension_filter()))?;
+        parse_images(&body).map_err(|e| e.context(call))
     }
 
     /// Ok(false): it was already gone (404). Not forced: an image a
@@ -409,7 +380,8 @@ impl Engine {
     /// Names of the volumes no container uses.
     pub fn dangling_volumes(&self) -> Result<Vec<String>> {
         let filter = encode("{\"dangling\":[\"true\"]}");
-        self.get(&format!("/volumes?filters={filter}"), parse_volumes)
+        let (body, call) = self.get(&format!("/volumes?filters={filter}"))?;
+        parse_volumes(&body).map_err(|e| e.context(call))
     }
 
     /// Ok(false): it was already gone (404).
@@ -421,6 +393,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn host(flag: Option<&str>, env: Option<&str>) -> Result<PathBuf> {
         parse_host(flag, env.map(OsString::from))
@@ -485,7 +458,7 @@ mod tests {
     fn maps_a_container_list_with_null_labels() {
         let body = br#"[{"Id":"3f2a","Names":["/ext"],"Image":"ext:v2","ImageID":"sha256:11",
             "Labels":null,"State":"exited","Status":"Exited (0) 2 minutes ago","Mounts":null},
-            {"Id":"77","State":"dead","Ports":[{"PrivatePort":80}]}]"#;
+            {"Id":"77","ImageID":"sha256:22","State":"dead","Ports":[{"PrivatePort":80}]}]"#;
         let list = parse_containers(body).unwrap();
         assert_eq!(list.len(), 2);
         assert_eq!(
@@ -498,7 +471,7 @@ mod tests {
         );
         assert_eq!(
             (list[1].image_id.as_str(), list[1].state.as_str()),
-            ("", "dead")
+            ("sha256:22", "dead")
         );
         assert_eq!(parse_containers(b"[]").unwrap().len(), 0);
     }
@@ -543,13 +516,21 @@ mod tests {
             ("bind", "", "/etc")
         );
         let bare = parse_container(
-            br#"{"Id":"x","State":{"Status":"exited"},"Config":{"Labels":null},"Mounts":null}"#,
+            br#"{"Id":"x","Name":"x","Image":"sha256:11","State":{"Status":"exited","Error":"","ExitCode":0},
+                 "Config":{"Image":"ext","Labels":null},"Mounts":null}"#,
         )
         .unwrap();
         assert_eq!(
-            (bare.exit_code, bare.labels.len(), bare.mounts.len()),
-            (0, 0, 0)
+            (bare.name.as_str(), bare.labels.len(), bare.mounts.len()),
+            ("x", 0, 0)
         );
+        // What the engine always writes is required: no guessing.
+        let e = parse_container(
+            br#"{"Id":"x","Name":"/x","Image":"sha256:11","State":{"Status":"exited","Error":""},"Config":{"Image":"ext"}}"#,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.msg, "the answer is valid JSON but not a container");
     }
 
     #[test]
@@ -613,7 +594,15 @@ mod tests {
             &resp(500, "Internal Server Error", b"<html>\n</html>"),
         );
         assert_eq!(e.msg, "engine: GET /v1.40/x: 500 Internal Server Error");
-        let e = answer_error("GET /v1.40/x", &resp(502, "", b"bad gateway\n"));
-        assert_eq!(e.msg, "engine: GET /v1.40/x: 502: bad gateway");
+        let e = answer_error(
+            "GET /v1.40/x",
+            &resp(500, "Internal Server Error", b"<html>\n</html>"),
+        );
+        assert_eq!(e.msg, "engine: GET /v1.40/x: 500 Internal Server Error");
+        let e = answer_error(
+            "GET /v1.40/x",
+            &resp(502, "Bad Gateway", b"{\"message\":\"\"}"),
+        );
+        assert_eq!(e.msg, "engine: GET /v1.40/x: 502 Bad Gateway");
     }
 }
