@@ -74,6 +74,8 @@ struct World {
     volumes: Vec<String>,
     /// Container IDs whose DELETE answers 500.
     fail_remove: Vec<String>,
+    /// Container IDs listed but gone by the time they are inspected.
+    vanish: Vec<String>,
     /// "DELETE /containers/ID", "DELETE /images/NAME", ... in order.
     deletes: Vec<String>,
     /// Every request line, version prefix dropped.
@@ -220,7 +222,11 @@ fn answer(method: &str, target: &str, w: &mut World) -> (u16, String) {
                 .collect();
             (200, format!("[{}]", list.join(",")))
         }
-        ("GET", ["containers", id, "json"]) => match w.containers.iter().find(|c| c.id == *id) {
+        ("GET", ["containers", id, "json"]) => match w
+            .containers
+            .iter()
+            .find(|c| c.id == *id && !w.vanish.contains(&c.id))
+        {
             None => (404, message(&format!("No such container: {id}"))),
             Some(c) => {
                 let mounts: Vec<String> = c
@@ -834,6 +840,25 @@ fn an_image_with_several_names_goes_one_name_at_a_time() {
         "removed image {} (ext-t:1, ext-t:latest)\n",
         &image_id("ext-t:1")[7..19]
     )));
+}
+
+#[test]
+fn a_container_removed_meanwhile_is_no_failure() {
+    let env = Env::new("vanish");
+    let mut world = mixed();
+    world.vanish.push(id("a3"));
+    let fake = Fake::start(world);
+    let o = env.run(&fake, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(!fake
+        .deletes()
+        .contains(&format!("DELETE /containers/{}", id("a3"))));
+    assert!(
+        stdout(&o)
+            .ends_with("cleanup: removed 3 containers, 3 images, 1 volume; kept 3; 0 failed\n"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
