@@ -789,6 +789,35 @@ fn a_failing_deactivate_keeps_its_container_and_fails_the_run() {
 }
 
 #[test]
+fn a_deactivate_that_is_not_executable_is_not_run_and_said_so() {
+    let env = Env::new("deactnox");
+    env.host("6.1.77", None, None);
+    let volume = env.dir.join("volume");
+    let ran = env.dir.join("ran");
+    write_script(
+        &volume.join("deactivate"),
+        &format!("#!/bin/sh\ntouch {}\n", ran.display()),
+    );
+    fs::set_permissions(
+        volume.join("deactivate"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let fake = Fake::start(override_world(&volume));
+    let o = env.run(&fake, &["--stale-os"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(!ran.exists());
+    assert!(
+        stderr(&o).contains("deactivate is not executable: not run"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(fake
+        .deletes()
+        .contains(&format!("DELETE /containers/{}", id("k1"))));
+}
+
+#[test]
 fn one_failed_removal_does_not_stop_the_others() {
     let env = Env::new("fail500");
     let mut world = mixed();
