@@ -309,7 +309,11 @@ fn inspect_maps_mounts_state_and_labels() {
         "Config":{"Image":"ext:v2","Labels":{"io.balena.image.class":"overlay","io.balena.image.override":"1"}},
         "Mounts":[{"Type":"volume","Name":"boot-v","Source":"/var/lib/docker/volumes/boot-v/_data","Destination":"/boot"}]}"#,
     ));
-    let c = fake.engine(TIMEOUT).inspect_container("3f2a").unwrap();
+    let c = fake
+        .engine(TIMEOUT)
+        .inspect_container("3f2a")
+        .unwrap()
+        .unwrap();
     assert_eq!((c.name.as_str(), c.image_name.as_str()), ("ext", "ext:v2"));
     assert_eq!(
         (c.status.as_str(), c.error.as_str(), c.exit_code),
@@ -364,7 +368,7 @@ fn a_wrongly_typed_answer_names_the_call() {
 }
 
 #[test]
-fn removes_say_whether_something_was_removed() {
+fn removes_and_inspect_say_whether_something_was_there() {
     let gone = r#"{"message":"No such container: 3f2a"}"#;
     let fake = Fake::answering(status("404 Not Found", gone));
     assert!(!fake.engine(TIMEOUT).remove_container("3f2a").unwrap());
@@ -383,6 +387,13 @@ fn removes_say_whether_something_was_removed() {
     assert!(fake
         .request()
         .starts_with("DELETE /v1.40/volumes/a%20b%2Fc HTTP/1.1\r\n"));
+    // A container removed since the list: inspect says there is none.
+    let fake = Fake::answering(status("404 Not Found", gone));
+    assert!(fake
+        .engine(TIMEOUT)
+        .inspect_container("3f2a")
+        .unwrap()
+        .is_none());
     // A 404 on a listing is an error, not an empty answer.
     let fake = Fake::answering(status("404 Not Found", r#"{"message":"page not found"}"#));
     let e = fake.engine(TIMEOUT).containers(false).err().unwrap();

@@ -352,10 +352,17 @@ impl Engine {
         parse_containers(&body).map_err(|e| e.context(call))
     }
 
-    pub fn inspect_container(&self, id: &str) -> Result<Container> {
+    /// Ok(None): there is no such container (404), e.g. it was removed
+    /// since the list was read.
+    pub fn inspect_container(&self, id: &str) -> Result<Option<Container>> {
         let path = format!("/containers/{}/json", segment("container ID", id)?);
-        let (body, call) = self.get(&path)?;
-        parse_container(&body).map_err(|e| e.context(call))
+        let Some(body) = self.call("GET", &path, true)? else {
+            return Ok(None);
+        };
+        let call = format!("engine: GET {API}{path}");
+        parse_container(&body)
+            .map(Some)
+            .map_err(|e| e.context(call))
     }
 
     /// Removes a container, forced, with its anonymous volumes. Ok(false):

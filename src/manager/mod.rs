@@ -116,10 +116,9 @@ impl Sweep<'_> {
 
     fn container(&mut self, s: &Summary, host: Option<&Host>) {
         let c = match self.engine.inspect_container(&s.id) {
-            Ok(c) => c,
-            // Removed since the list (by someone else): nothing to do. The
-            // engine client's errors carry the status after the call.
-            Err(e) if e.msg.contains("/json: 404") => {
+            Ok(Some(c)) => c,
+            // Removed since the list (by someone else): nothing to do.
+            Ok(None) => {
                 let what = report::describe(&s.id, None, &s.state);
                 self.report
                     .trace(Level::Debug, &format!("container {what} is gone already"));
