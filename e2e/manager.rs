@@ -1104,7 +1104,7 @@ fn cleanup_blocked_in_deactivate(env: &Env, host: &str, outs: &[&PathBuf]) -> (R
 }
 
 #[test]
-fn s15_engine_stopped_in_the_middle_of_a_cleanup_is_a_clear_error_and_the_next_run_finishes() {
+fn s15_engine_stopped_mid_sweep_fails_clearly_the_next_run_finishes_a_restart_is_ridden_out() {
     let Some(s) = scene("s15") else { return };
     let (env, docker) = (&s.env, &s.docker);
     let host = path_str(&fake_host(env));
@@ -1166,6 +1166,29 @@ fn s15_engine_stopped_in_the_middle_of_a_cleanup_is_a_clear_error_and_the_next_r
     for id in [&a, &b] {
         env.assert_gone(id);
     }
+
+    // Restarted (not just stopped) while a deactivate runs: the sweep goes
+    // on against the engine that is back, and finishes.
+    import_override(docker, &rootfs, ABI_OTHER, tag);
+    let (c, c_out) = ran(&s, "c", tag, &[wait], 0);
+    let (manager, _) = cleanup_blocked_in_deactivate(env, &host, &[&c_out]);
+    env.dockerd("stop-dockerd", ENGINE_NAME);
+    env.dockerd("start-dockerd", ENGINE_NAME);
+    fs::write(c_out.join("go"), "").unwrap();
+    let third = manager.wait(CLEANUP_LIMIT);
+    assert_no_panic(&third);
+    assert_eq!(
+        third.code,
+        Some(0),
+        "cleanup across an engine restart: {third}"
+    );
+    Report::parse(third).assert_removed(&[&c]);
+    let after = Snapshot::of(docker);
+    assert!(
+        after.containers.is_empty() && after.images.is_empty() && after.volumes.is_empty(),
+        "{after}"
+    );
+    env.assert_gone(&c);
 }
 
 #[test]
