@@ -280,43 +280,38 @@ impl Report {
                 _ => panic!("the --json document has no array `{key}`: {out}"),
             }
         };
+        // Each entry an object naming its object (`id_key`) and an action.
         let decisions = |key: &str, id_key: &str| -> Vec<Decision> {
-            list(key)
+            let entries: Vec<Decision> = list(key)
                 .iter()
-                .map(|e| match e {
-                    Value::String(s) => Decision {
-                        id: s.clone(),
-                        action: "removed".into(),
-                        reason: String::new(),
-                        failure: String::new(),
-                    },
-                    Value::Object(o) => {
-                        let field = |k: &str| o.get(k).map(text_of).unwrap_or_default();
-                        let mut id = field(id_key);
-                        if id.is_empty() {
-                            id = field("id");
-                        }
-                        let action = o.get("action").map(text_of);
-                        Decision {
-                            id,
-                            action: action.unwrap_or_else(|| "removed".into()),
-                            reason: field("reason"),
-                            failure: field("failure"),
-                        }
+                .map(|e| {
+                    let Value::Object(o) = e else {
+                        panic!("`{key}` holds {}: {out}", json::to_string(e));
+                    };
+                    let field = |k: &str| o.get(k).map(text_of).unwrap_or_default();
+                    Decision {
+                        id: field(id_key),
+                        action: field("action"),
+                        reason: field("reason"),
+                        failure: field("failure"),
                     }
-                    _ => panic!("`{key}` holds {}: {out}", json::to_string(e)),
                 })
-                .collect()
+                .collect();
+            for d in &entries {
+                assert!(
+                    !d.id.is_empty() && ["removed", "kept", "failed"].contains(&d.action.as_str()),
+                    "an entry of `{key}` lacks `{id_key}` or a known action: {out}"
+                );
+                if d.action == "failed" {
+                    assert!(
+                        !d.failure.is_empty(),
+                        "a failed entry of `{key}` says no failure: {out}"
+                    );
+                }
+            }
+            entries
         };
         let containers = decisions("containers", "id");
-        for c in &containers {
-            assert!(
-                ["removed", "kept", "failed"].contains(&c.action.as_str()),
-                "container {} has action `{}`: {out}",
-                c.id,
-                c.action
-            );
-        }
         let dry_run = match doc.get("dry_run") {
             Some(Value::Bool(b)) => *b,
             _ => panic!("the --json document has no boolean `dry_run`: {out}"),
@@ -785,15 +780,32 @@ fn s12_cleanup_removes_dead_failed_and_rejected_extensions_keeps_the_rest_and_dr
     assert_eq!(docker.wait_exited(&running, SECS(60)), 0);
 }
 
+/// An empty file made immutable; mutable again when dropped, even on a
+/// panic (else nothing could remove the harness directory).
+struct Pin(PathBuf);
+
+impl Pin {
+    fn new(path: PathBuf) -> Pin {
+        fs::write(&path, "").unwrap();
+        let pin = Pin(path);
+        harness::run(Command::new("chattr").arg("+i").arg(&pin.0), SECS(30)).ok();
+        pin
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let _ = harness::run(Command::new("chattr").arg("-i").arg(&self.0), SECS(30));
+    }
+}
+
 /// Turns the exited container `id` into a `dead` one the way it happens on
 /// a device: `docker rm` fails half-way, here on a file in the container's
 /// directory made immutable; then lets a later removal succeed.
 fn make_dead(env: &Env, docker: &Docker, id: &str) {
-    let pin = env.manager_root.join("containers").join(id).join("e2e-pin");
-    fs::write(&pin, "").unwrap();
-    harness::run(Command::new("chattr").arg("+i").arg(&pin), SECS(30)).ok();
+    let pin = Pin::new(env.manager_root.join("containers").join(id).join("e2e-pin"));
     let rm = docker.run_for(&["rm", id], SECS(60));
-    harness::run(Command::new("chattr").arg("-i").arg(&pin), SECS(30)).ok();
+    drop(pin);
     assert!(
         !rm.success(),
         "docker rm succeeded despite the pinned file: {rm}"
