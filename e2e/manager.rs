@@ -430,14 +430,15 @@ fn exit_with(what: &str) -> String {
 /// until `$out/go` exists (at most 120 s).
 const WAIT_IF_ASKED: &str = r#"if [ -n "$EXTENSION_IMAGE_E2E_WAIT" ]; then i=0; while [ ! -e "$out/go" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done; fi"#;
 
+/// Create-hook line: with `io.balena.image.e2e-create-once`, a second
+/// create of the same container fails.
+const CREATE_ONCE_IF_ASKED: &str = r#"if [ -n "$EXTENSION_IMAGE_E2E_CREATE_ONCE" ]; then [ ! -e "$out/created-once" ] || exit 4; : >"$out/created-once"; fi"#;
+
 /// A recording extension whose create and start hooks exit as labelled.
 fn outcome_rootfs(env: &Env, name: &str) -> Rootfs {
+    let create = format!("{CREATE_ONCE_IF_ASKED}\n{}", exit_with("create"));
     let start = format!("{WAIT_IF_ASKED}\n{}", exit_with("start"));
-    Rootfs::recording(
-        env,
-        name,
-        &[("create", &exit_with("create")), ("start", &start)],
-    )
+    Rootfs::recording(env, name, &[("create", &create), ("start", &start)])
 }
 
 /// The shape of a kernel-override extension: its create hook copies the
@@ -549,8 +550,9 @@ fn s12_cleanup_removes_dead_failed_and_rejected_extensions_keeps_the_rest_and_dr
         .ok();
     let created = docker.id(&created_name);
 
-    // Removed: rejected by its start hook (shared image), failed create,
-    // rejected again and dead (the doomed image's only containers).
+    // Removed: rejected by its start hook and failed on a second start
+    // (shared image), failed create, rejected again and dead (the doomed
+    // image's only containers).
     let (rejected, _) = ran(
         &s,
         "rejected",
@@ -575,6 +577,26 @@ fn s12_cleanup_removes_dead_failed_and_rejected_extensions_keeps_the_rest_and_dr
     assert!(
         error.starts_with("created ") && error.contains("exit status 3"),
         "a failed create must leave State.Error set: {error}"
+    );
+    // Installed, then its create failed when started again: exited, with
+    // State.Error.
+    let (restarted, _) = ran(
+        &s,
+        "restarted",
+        "e2e/s12:shared",
+        &["io.balena.image.e2e-create-once=1"],
+        0,
+    );
+    docker.run(&["start", &restarted]).failed();
+    let error = docker.ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.Error}}",
+        &restarted,
+    ]);
+    assert!(
+        error.starts_with("exited ") && error.contains("exit status 4"),
+        "a failed start must leave State.Error set: {error}"
     );
     let (rejected2, _) = ran(
         &s,
@@ -626,7 +648,7 @@ fn s12_cleanup_removes_dead_failed_and_rejected_extensions_keeps_the_rest_and_dr
     );
     let running = docker.id(&running_name);
 
-    let targets = [&rejected, &failed, &rejected2, &dead];
+    let targets = [&rejected, &failed, &restarted, &rejected2, &dead];
     let keep = [&ok, &created, &running, &plain, &volume_class];
     let before = Snapshot::of(docker);
     let doomed_image = image_id(docker, "e2e/s12:doomed");
@@ -640,7 +662,7 @@ fn s12_cleanup_removes_dead_failed_and_rejected_extensions_keeps_the_rest_and_dr
         .collect();
     assert_eq!(
         target_volumes.len(),
-        4,
+        targets.len(),
         "each removed container has a /data volume"
     );
     let kept_volumes: Vec<String> = volumes_of(docker, &ok)
