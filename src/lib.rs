@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod json;
 pub mod labels;
 pub mod log;
+pub mod manager;
 pub mod proc;
 pub mod runtime;
 pub mod sha256;
