@@ -312,9 +312,9 @@ impl Report {
             entries
         };
         let containers = decisions("containers", "id");
-        let dry_run = match doc.get("dry_run") {
+        let dry_run = match doc.get("dryRun") {
             Some(Value::Bool(b)) => *b,
-            _ => panic!("the --json document has no boolean `dry_run`: {out}"),
+            _ => panic!("the --json document has no boolean `dryRun`: {out}"),
         };
         Report {
             images: decisions("images", "id"),
@@ -708,7 +708,7 @@ fn s12_cleanup_removes_dead_failed_and_rejected_extensions_keeps_the_rest_and_dr
     );
 
     let dry = cleanup_json(env, &["--dry-run"], 0);
-    assert!(dry.dry_run, "dry_run is false in a dry run: {}", dry.out);
+    assert!(dry.dry_run, "dryRun is false in a dry run: {}", dry.out);
     dry.assert_removed(&targets);
     assert!(
         dry.removed_image(&doomed_image),

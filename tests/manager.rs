@@ -549,13 +549,13 @@ fn a_dry_run_sends_no_delete_and_prints_the_same() {
         wet_summary,
         "cleanup: removed 4 containers, 3 images, 1 volume; kept 3; 0 failed"
     );
-    // The JSON documents differ in dry_run only.
+    // The JSON documents differ in dryRun only.
     let fake = Fake::start(mixed());
     let dry_json = stdout(&env.run(&fake, &["--dry-run", "--json"]));
     let real = Fake::start(mixed());
     let wet_json = stdout(&env.run(&real, &["--json"]));
     assert_eq!(
-        dry_json.replace("\"dry_run\": true", "\"dry_run\": false"),
+        dry_json.replace("\"dryRun\": true", "\"dryRun\": false"),
         wet_json
     );
 }
@@ -567,8 +567,8 @@ fn json_is_one_document_with_every_decision() {
     let o = env.run(&fake, &["--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let doc = json_doc(&o);
-    assert!(matches!(doc["dry_run"], Value::Bool(false)));
-    assert!(matches!(doc["stale_os"], Value::Bool(false)));
+    assert!(matches!(doc["dryRun"], Value::Bool(false)));
+    assert!(matches!(doc["staleOs"], Value::Bool(false)));
     assert!(matches!(doc["host"], Value::Null));
     let containers = array(&doc["containers"], "containers");
     assert_eq!(containers.len(), 7);
@@ -601,7 +601,7 @@ fn json_is_one_document_with_every_decision() {
     assert!(array(&doc["warnings"], "warnings").is_empty());
     match &doc["summary"] {
         Value::Object(s) => {
-            assert_eq!(json::to_string(&s["containers_removed"]), "4");
+            assert_eq!(json::to_string(&s["containersRemoved"]), "4");
             assert_eq!(json::to_string(&s["failed"]), "0");
         }
         _ => panic!("summary is not an object"),
@@ -691,8 +691,8 @@ fn stale_os_json_shows_the_host_and_the_warnings() {
     let o = env.run(&fake, &["--stale-os", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let doc = json_doc(&o);
-    assert_eq!(str_field(&doc["host"], "kernel_release"), "6.1.77");
-    assert!(matches!(doc["stale_os"], Value::Bool(true)));
+    assert_eq!(str_field(&doc["host"], "kernelRelease"), "6.1.77");
+    assert!(matches!(doc["staleOs"], Value::Bool(true)));
     let warnings = array(&doc["warnings"], "warnings");
     assert_eq!(warnings.len(), 1);
     assert!(fake.deletes().is_empty());

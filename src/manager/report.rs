@@ -86,11 +86,11 @@ impl Report {
     /// The host facts the claims were checked against (`--stale-os`).
     pub fn host(&mut self, host: &crate::claims::Host) {
         self.host = Obj::default()
-            .opt("kernel_release", host.kernel_release.as_deref())
-            .opt("kernel_version", host.kernel_version.as_deref())
-            .opt("kernel_abi", host.kernel_abi.as_deref())
-            .opt("kernel_abi_source", host.kernel_abi_source.as_deref())
-            .opt("os_version", host.os_version.as_deref())
+            .opt("kernelRelease", host.kernel_release.as_deref())
+            .opt("kernelVersion", host.kernel_version.as_deref())
+            .opt("kernelAbi", host.kernel_abi.as_deref())
+            .opt("kernelAbiSource", host.kernel_abi_source.as_deref())
+            .opt("osVersion", host.os_version.as_deref())
             .end();
     }
 
@@ -156,9 +156,9 @@ impl Report {
                 .str("id", c.id)
                 .opt("name", c.name)
                 .opt("image", c.image)
-                .opt("image_id", c.image_id)
+                .opt("imageId", c.image_id)
                 .str("state", c.state)
-                .int("exit_code", c.exit_code)
+                .int("exitCode", c.exit_code)
                 .opt("error", c.error)
                 .str("action", action.name())
                 .str("reason", reason)
@@ -261,15 +261,15 @@ impl Report {
         if self.json {
             let [c, i, v] = self.removed;
             let summary = Obj::default()
-                .uint("containers_removed", c)
-                .uint("containers_kept", self.kept)
-                .uint("images_removed", i)
-                .uint("volumes_removed", v)
+                .uint("containersRemoved", c)
+                .uint("containersKept", self.kept)
+                .uint("imagesRemoved", i)
+                .uint("volumesRemoved", v)
                 .uint("failed", self.errors.len() as u64)
                 .end();
             let doc = Obj::default()
-                .bool("dry_run", self.dry_run)
-                .bool("stale_os", self.stale_os)
+                .bool("dryRun", self.dry_run)
+                .bool("staleOs", self.stale_os)
                 .raw("host", &self.host)
                 .raw("containers", &array(self.containers.iter().cloned()))
                 .raw("images", &array(self.images.iter().cloned()))
