@@ -73,7 +73,7 @@ MUSL_DEB := $(if $(BUILD_ARCH),$(MUSL_DEB_$(BUILD_ARCH)))
 DIST    := dist
 OUT     := $(DIST)$(if $(OUT_NAME),/$(OUT_NAME))
 BIN     := balena-extension-runtime
-LINKS   := balena-extension-proxy extension-inspect state-dump
+LINKS   := balena-extension-proxy extension-inspect state-dump balena-extension-manager
 
 # STD=source (the default) compiles std from its sources (the toolchain's
 # rust-src component, added on demand) with the release profile and without
@@ -196,7 +196,7 @@ unit:
 # Fuzzing with cargo-fuzz (libFuzzer) on the stable toolchain: RUSTC_BOOTSTRAP
 # lets it pass its nightly flags. New inputs go to fuzz/runs/ (not committed);
 # the seeds are fuzz/corpus/<target>/. -a keeps overflow checks on.
-FUZZ_TARGETS    := config_json state_json labels_env signal runtime_args
+FUZZ_TARGETS    := config_json state_json labels_env signal runtime_args engine_response
 FUZZ_SECONDS    ?= 300
 FUZZ_CI_SECONDS ?= 12
 
