@@ -130,9 +130,15 @@ MUSL_RUSTFLAGS := $(if $(MUSL_DEB),-L native=$(CURDIR)/target/musl-crt/$(TARGET)
 ifneq ($(findstring -musl,$(TARGET)),)
 ifeq ($(STD),source)
 MUSL_RUSTFLAGS += --cfg stub_unwinder -L native=$(NO_UNWINDER) -C link-arg=-Wl,-T,$(NO_ARM_UNWIND_LD)
+else
+# The prebuilt std keeps its unwinder and symbolizer; LLVM's machine
+# outliner (with LTO it reaches std's bitcode too) keeps x86_64 under its
+# 640 KiB: -18 KB.
+MUSL_RUSTFLAGS += -C llvm-args=-enable-machine-outliner=always
 endif
 endif
-STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS) $(MUSL_RUSTFLAGS)
+STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS) \
+	$(MUSL_RUSTFLAGS)
 BUILD_ENV := CARGO_TARGET_$(TARGET_ENV)_LINKER=$(GCC) RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(STD_ENV)
 
 .PHONY: all compile build dist print-target print-binary demo test unit e2e size bench msrv fuzz fuzz-ci lint clean
