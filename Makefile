@@ -231,7 +231,7 @@ e2e: build
 # the static glibc builds. tests/tools/size.sh says what each row is.
 size:
 	MAKE="$(MAKE)" CARGO="$(CARGO)" PREBUILT_STD_ARCHS="$(PREBUILT_STD_ARCHS)" HOST_TRIPLE=$(HOST_TRIPLE) \
-		STATIC_RUSTFLAGS="$(STATIC_RUSTFLAGS)" DYNAMIC_RUSTFLAGS="$(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)" \
+		DYNAMIC_RUSTFLAGS="$(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)" \
 		sh tests/tools/size.sh $(ARCHS)
 
 # Latency and memory of the shipped build's lifecycle against a floor, and

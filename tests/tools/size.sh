@@ -127,8 +127,8 @@ done
 
 if command -v cargo-bloat >/dev/null 2>&1; then
     echo
-    echo "== contributors (cargo bloat, host static glibc build with symbols, target/bloat)"
-    CARGO_PROFILE_RELEASE_STRIP=false RUSTFLAGS="${STATIC_RUSTFLAGS:-}" $CARGO bloat --release \
+    echo "== contributors (cargo bloat: the host's dynamic glibc build, prebuilt std, with symbols)"
+    CARGO_PROFILE_RELEASE_STRIP=false RUSTFLAGS="${DYNAMIC_RUSTFLAGS:-}" $CARGO bloat --release \
         --locked --target "$HOST_TRIPLE" --target-dir target/bloat --crates -n 10 2>/dev/null || true
 else
     echo
