@@ -8,9 +8,63 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The binary cargo built for this test run.
+/// The binary under test: `BER_TEST_BINARY` when set (`make test` points it
+/// at the shipped build, `make test-cross` at another architecture's, which
+/// binfmt_misc runs under qemu-user), else the one cargo built for this run.
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_balena-extension-runtime"))
+    match std::env::var_os("BER_TEST_BINARY") {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            // Its name picks the applet, as installed.
+            assert!(
+                path.is_absolute()
+                    && path.is_file()
+                    && path.file_name() == Some("balena-extension-runtime".as_ref()),
+                "BER_TEST_BINARY={} is not an absolute path to a balena-extension-runtime",
+                path.display()
+            );
+            path
+        }
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_balena-extension-runtime")),
+    }
+}
+
+/// The ELF machine (`e_machine`) of a program, from its header.
+pub fn elf_machine(path: &Path) -> u16 {
+    use std::io::Read;
+    let mut head = [0u8; 20];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .unwrap_or_else(|e| panic!("cannot read the ELF header of {}: {e}", path.display()));
+    assert!(
+        head.starts_with(b"\x7fELF"),
+        "{} is not ELF",
+        path.display()
+    );
+    // e_machine follows e_type at offset 18, in the file's byte order.
+    if head[5] == 2 {
+        u16::from_be_bytes([head[18], head[19]])
+    } else {
+        u16::from_le_bytes([head[18], head[19]])
+    }
+}
+
+/// True when the binary under test is for another machine than this test
+/// harness, so the kernel runs it through binfmt_misc under qemu-user.
+pub fn emulated() -> bool {
+    elf_machine(&binary()) != elf_machine(&std::env::current_exe().unwrap())
+}
+
+/// For the few checks that cannot hold under qemu-user: true (and says why
+/// on stderr) when the binary under test is emulated. `why` names what
+/// emulation changes, e.g. "/proc/PID/exe of an emulated process is the
+/// emulator".
+pub fn skip_when_emulated(test: &str, why: &str) -> bool {
+    let skip = emulated();
+    if skip {
+        eprintln!("skipped under emulation: {test}: {why}");
+    }
+    skip
 }
 
 /// A temporary directory, removed when dropped.
