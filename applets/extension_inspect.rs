@@ -68,7 +68,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
                 }
             }
             Long("help") | Short('h') => {
-                print!("{USAGE}");
+                crate::stdout::print(USAGE)?;
                 return Ok(0);
             }
             Value(v) if target.is_none() => target = Some(v.string()?),
@@ -90,9 +90,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     }
     let report = inspect::inspect(&o)?;
     if json {
-        println!("{}", crate::json::pretty(&report.json()));
+        crate::stdout::print(&(crate::json::pretty(&report.json()) + "\n"))?;
     } else {
-        print!("{}", render::human(&report));
+        crate::stdout::print(&render::human(&report))?;
     }
     Ok(if report.valid && report.compatible {
         0

@@ -19,6 +19,7 @@ pub mod runtime;
 pub mod signals;
 pub mod spec;
 pub mod state;
+pub mod stdout;
 pub mod sys;
 pub mod time;
 pub mod tty;
