@@ -47,36 +47,50 @@ pub fn is_alive(pid: libc::pid_t, start: u64) -> bool {
     matches!(stat(pid), Some(s) if s.start == start && s.state != b'Z' && s.state != b'X')
 }
 
-/// True if `pid` runs with `arg` as its first argument: the proxy is
-/// `balena-extension-proxy ID`. With the start time, which has only clock
-/// tick resolution, this makes mistaking another process for it practically
-/// impossible.
-pub fn has_first_arg(pid: libc::pid_t, arg: &str) -> bool {
+/// The program name every proxy runs under (argv[0], or its basename).
+pub const PROXY_NAME: &str = "balena-extension-proxy";
+
+/// The container ID and state root a proxy's `/proc/PID/cmdline` names, or
+/// None if it is not a proxy's command line. Natively that is
+/// `NAME ID ROOT`. Under binfmt_misc with qemu-user (the "P" flag), the
+/// kernel puts the emulator and the program's path first:
+/// `INTERPRETER PATH NAME ID ROOT`. Both shapes are accepted exactly: NAME
+/// is `balena-extension-proxy` or a path ending in it, and the emulator's
+/// prefix is two absolute paths, nothing else.
+pub fn proxy_args(cmdline: &[u8]) -> Option<(&[u8], &[u8])> {
+    let body = cmdline.strip_suffix(&[0]).unwrap_or(cmdline);
+    let args: Vec<&[u8]> = body.split(|&b| b == 0).collect();
+    let own = match args.len() {
+        3 => &args[..],
+        5 if args[..2].iter().all(|a| a.starts_with(b"/")) => &args[2..],
+        _ => return None,
+    };
+    let base = own[0].rsplit(|&b| b == b'/').next()?;
+    (base == PROXY_NAME.as_bytes()).then_some((own[1], own[2]))
+}
+
+/// True if `pid` is a proxy started for container `id` in state root
+/// `root` (the arguments create gave it; None: any root, for a state
+/// recorded before the root was). With the start time, which has only
+/// clock-tick resolution, this makes mistaking another process for it
+/// practically impossible.
+pub fn is_proxy_of(pid: libc::pid_t, id: &str, root: Option<&str>) -> bool {
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmdline) => cmdline.split(|&b| b == 0).nth(1) == Some(arg.as_bytes()),
+        Ok(cmdline) => matches!(proxy_args(&cmdline),
+            Some((i, r)) if i == id.as_bytes() && root.is_none_or(|root| r == root.as_bytes())),
         Err(_) => false,
     }
 }
 
-/// Every live process whose arguments after argv[0] are exactly `args`.
-/// Used only to recover when the state that named a process is lost.
-pub fn find_by_args(args: &[&str]) -> Vec<libc::pid_t> {
+/// Every live proxy of container `id` in state root `root`, found by its
+/// arguments. Used only to recover when the state that named it is lost.
+pub fn find_proxies(id: &str, root: &str) -> Vec<libc::pid_t> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
-        .filter(|&pid| {
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            let found: Vec<&[u8]> = cmdline
-                .split(|&b| b == 0)
-                .skip(1)
-                .filter(|a| !a.is_empty())
-                .collect();
-            found.len() == args.len() && found.iter().zip(args).all(|(a, b)| *a == b.as_bytes())
-        })
+        .filter(|&pid| is_proxy_of(pid, id, Some(root)))
         .collect()
 }
 
@@ -425,6 +439,37 @@ mod tests {
         let start = stat(me).unwrap().start;
         assert!(is_alive(me, start));
         assert!(!is_alive(me, start + 1));
+    }
+
+    #[test]
+    fn proxy_command_lines_native_and_under_qemu_binfmt() {
+        let native = b"balena-extension-proxy\0c1\0/run/ber\0";
+        assert!(proxy_args(native) == Some((&b"c1"[..], &b"/run/ber"[..])));
+        let sibling = b"/usr/bin/balena-extension-proxy\0c1\0/run/ber\0";
+        assert!(proxy_args(sibling) == Some((&b"c1"[..], &b"/run/ber"[..])));
+        let emulated = b"/usr/libexec/qemu-binfmt/arm-binfmt-P\0/usr/bin/balena-extension-proxy\0\
+                         /usr/bin/balena-extension-proxy\0c1\0/run/ber\0";
+        assert!(proxy_args(emulated) == Some((&b"c1"[..], &b"/run/ber"[..])));
+        let emulated_self =
+            b"/usr/libexec/qemu-binfmt/aarch64-binfmt-P\0/x/balena-extension-runtime\0\
+                              balena-extension-proxy\0c1\0/run/ber\0";
+        assert!(proxy_args(emulated_self) == Some((&b"c1"[..], &b"/run/ber"[..])));
+        for stranger in [
+            &b"sleep\0c1\0/run/ber\0"[..],
+            b"balena-extension-proxy\0c1\0",
+            b"balena-extension-proxy\0c1\0/run/ber\0extra\0",
+            b"x-balena-extension-proxy\0c1\0/run/ber\0",
+            b"sh\0-c\0balena-extension-proxy\0c1\0/run/ber\0",
+            b"/bin/qemu\0/bin/sh\0sh\0c1\0/run/ber\0",
+            b"/q\0/p\0/q\0balena-extension-proxy\0c1\0/run/ber\0",
+            b"",
+        ] {
+            assert!(
+                proxy_args(stranger).is_none(),
+                "{}",
+                String::from_utf8_lossy(stranger)
+            );
+        }
     }
 
     #[test]

@@ -150,7 +150,7 @@ fn not_stopped(id: &str) -> Error {
 /// state root), which no other container shares.
 fn kill_lost_proxies(id: &str, root: &Path) {
     let Some(root) = root.to_str() else { return };
-    for pid in proc::find_by_args(&[id, root]) {
+    for pid in proc::find_proxies(id, root) {
         // SAFETY: kill takes plain values; the process was just identified.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
