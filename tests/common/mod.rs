@@ -351,11 +351,42 @@ pub fn all_proxies(root: &Path) -> Vec<(i32, String)> {
         .collect()
 }
 
-/// The arguments of `pid` (argv[0] first), empty if it is gone.
+/// The arguments of `pid` (argv[0] first), empty if it is gone. Under
+/// binfmt_misc the kernel puts the emulator and the program's path before
+/// them (`/usr/libexec/qemu-binfmt/arm-binfmt-P /path/prog argv0 ...`):
+/// those two are left out, when the first really is the program running.
 pub fn args_of(pid: i32) -> Vec<Vec<u8>> {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmd| cmd.split(|&b| b == 0).map(<[u8]>::to_vec).collect())
-        .unwrap_or_default()
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return Vec::new();
+    };
+    let body = cmdline.strip_suffix(&[0]).unwrap_or(&cmdline);
+    let args: Vec<Vec<u8>> = body.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+    if args.len() > 2 && emulated() && runs_as(pid, &args[0]) {
+        return args[2..].to_vec();
+    }
+    args
+}
+
+/// Arguments as text, for messages.
+pub fn shown(args: &[Vec<u8>]) -> String {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    args.join(" ")
+}
+
+/// True if `program` is the file `pid` runs (its /proc/PID/exe).
+fn runs_as(pid: i32, program: &[u8]) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let program = Path::new(std::ffi::OsStr::from_bytes(program));
+    match (
+        fs::read_link(format!("/proc/{pid}/exe")),
+        fs::canonicalize(program),
+    ) {
+        (Ok(exe), Ok(program)) => exe == program,
+        _ => false,
+    }
 }
 
 /// Every process ID in `/proc`.
