@@ -434,6 +434,84 @@ mod tests {
     }
 
     #[test]
+    fn start_times_past_32_bits_parse() {
+        // Clock ticks since boot exceed u32 after ~497 days at 100 Hz.
+        let line = "7 (p) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5000000000 0 0";
+        assert_eq!(parse_stat(line).unwrap().start, 5_000_000_000);
+    }
+
+    #[test]
+    fn the_queued_siginfo_is_laid_out_as_libc_reads_it() {
+        // What start writes (queued_info) is what libc's accessors read.
+        let info = queued_info(libc::SIGUSR1, 0x7e);
+        assert!(std::mem::size_of::<QueuedInfo>() >= std::mem::size_of::<libc::siginfo_t>());
+        // SAFETY: QueuedInfo is at least as large as siginfo_t (checked
+        // above) and is plain data.
+        let si = unsafe { &*(&info as *const QueuedInfo).cast::<libc::siginfo_t>() };
+        assert_eq!(si.si_signo, libc::SIGUSR1);
+        assert_eq!(si.si_code, libc::SI_QUEUE);
+        // SAFETY: for SI_QUEUE the union holds pid, uid and value.
+        unsafe {
+            assert_eq!(si.si_pid(), sys::getpid());
+            assert_eq!(si.si_uid(), sys::getuid());
+            assert_eq!(si.si_value().sival_ptr as usize, 0x7e);
+        }
+        assert_eq!(queued_value(si), Some(0x7e));
+    }
+
+    #[test]
+    fn a_queued_signal_carries_its_value_through_the_kernel() {
+        // Thread-directed, to this test's thread only, with the signal
+        // blocked here: sigwaitinfo takes it, nothing else sees it.
+        let sig = libc::SIGRTMIN() + 3;
+        let mut set = sys::empty_sigset();
+        // SAFETY: `set` is a valid sigset; the mask is this thread's own.
+        unsafe {
+            libc::sigaddset(&mut set, sig);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        let info = queued_info(sig, 137);
+        // SAFETY: `info` is a filled siginfo for this process's own thread.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_tgsigqueueinfo,
+                sys::getpid(),
+                libc::gettid(),
+                sig,
+                &info as *const QueuedInfo,
+            )
+        };
+        assert_eq!(r, 0, "{}", io::Error::last_os_error());
+        // SAFETY: `got` is written by sigwaitinfo before it is read.
+        let got = unsafe {
+            let mut got: libc::siginfo_t = std::mem::zeroed();
+            assert_eq!(libc::sigwaitinfo(&set, &mut got), sig);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            got
+        };
+        assert_eq!(queued_value(&got), Some(137));
+    }
+
+    #[test]
+    fn signal_reaches_a_child_through_its_pidfd_and_never_a_reaped_one() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as libc::pid_t;
+        let start = stat(pid).unwrap().start;
+        let ours = || is_alive(pid, start);
+        // Someone else's process (by the check) is never signalled.
+        assert!(!signal(pid, &|| false, libc::SIGTERM, None).unwrap());
+        // A queued value travels with it (pidfd_send_signal with SI_QUEUE).
+        assert!(signal(pid, &ours, libc::SIGUSR1, Some(3)).unwrap());
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGUSR1));
+        assert!(!signal(pid, &ours, libc::SIGTERM, None).unwrap());
+    }
+
+    #[test]
     fn our_own_process_is_alive_and_a_wrong_start_time_is_not() {
         let me = sys::getpid();
         let start = stat(me).unwrap().start;
