@@ -52,7 +52,20 @@ pub fn elf_machine(path: &Path) -> u16 {
 /// True when the binary under test is for another machine than this test
 /// harness, so the kernel runs it through binfmt_misc under qemu-user.
 pub fn emulated() -> bool {
-    elf_machine(&binary()) != elf_machine(&std::env::current_exe().unwrap())
+    static EMULATED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *EMULATED
+        .get_or_init(|| elf_machine(&binary()) != elf_machine(&std::env::current_exe().unwrap()))
+}
+
+/// A bound on a wait (against hangs, never a timing goal), longer under
+/// emulation: qemu-user translates every program it starts afresh, so a
+/// command takes several times as long as natively.
+pub fn bound(limit: std::time::Duration) -> std::time::Duration {
+    if emulated() {
+        limit * 10
+    } else {
+        limit
+    }
 }
 
 /// For the few checks that cannot hold under qemu-user: true (and says why
@@ -315,7 +328,7 @@ pub fn running(pid: i32) -> bool {
 /// Polls `cond` for at most `secs` seconds (a bound against hangs, not a
 /// timing goal).
 pub fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let end = std::time::Instant::now() + bound(std::time::Duration::from_secs(secs));
     while std::time::Instant::now() < end {
         if cond() {
             return true;
