@@ -114,7 +114,7 @@ impl Command {
 fn run(args: Vec<OsString>) -> Result<()> {
     let inv = match parse(args)? {
         Parsed::Print(text, outcome) => {
-            crate::stdout::print(&text)?;
+            crate::output::print(&text)?;
             return outcome;
         }
         Parsed::Run(inv) => inv,
@@ -126,7 +126,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let command = inv.command?;
     log::debug(&format!("command {}", command.name()));
     match command {
-        Command::Print(text) => crate::stdout::print(&text),
+        Command::Print(text) => crate::output::print(&text),
         Command::Create(o) => create::create(g, &o),
         Command::Start(id) => start::start(g, &id),
         Command::State(id) => query::state(g, &id),

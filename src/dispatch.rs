@@ -58,7 +58,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             }
             _ => {}
         }
-        eprintln!("{base}: applet not found");
+        crate::output::eprint_line(&format!("{base}: applet not found"));
         return 127;
     };
     if rest.len() == 1 && rest[0] == "--list" {
@@ -83,10 +83,10 @@ fn names() -> String {
 
 /// Prints dispatch's own output; exit 0, or 1 if stdout cannot be written.
 fn show(text: &str) -> i32 {
-    match crate::stdout::print(text) {
+    match crate::output::print(text) {
         Ok(()) => 0,
         Err(err) => {
-            eprintln!("balena-extension-runtime: {}", err.msg);
+            crate::output::eprint_line(&format!("balena-extension-runtime: {}", err.msg));
             err.code
         }
     }
@@ -103,7 +103,7 @@ fn finish(base: &str, applet: &Applet, outcome: Result<i32>) -> i32 {
             } else {
                 applet.names[0]
             };
-            eprintln!("{prog}: {}", err.msg);
+            crate::output::eprint_line(&format!("{prog}: {}", err.msg));
             err.code
         }
     }

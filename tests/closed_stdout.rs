@@ -1,6 +1,7 @@
 //! A reader that goes away (`rt state X | grep -q running`, `| head`) ends
 //! the output, not the command: every applet exits as if it had all been
-//! read, never with the SIGABRT (134) of a panic on EPIPE.
+//! read, never with the SIGABRT (134) of a panic on EPIPE. The same for
+//! stderr: an error still ends with its own exit status.
 
 mod common;
 
@@ -89,5 +90,37 @@ fn the_other_applets_exit_cleanly_when_stdout_is_closed() {
     for (program, args) in cases {
         let what = format!("{} {}", program.display(), args.join(" "));
         assert_clean(&what, &with_closed_stdout(program, args));
+    }
+}
+
+#[test]
+fn an_error_exits_with_its_own_status_when_stderr_is_closed() {
+    let t = TempDir::new("epipe-stderr");
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors into a valid array.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors were just created and are owned here.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let root = t.join("state");
+    let cases: &[&[&str]] = &[
+        &["--root", root.to_str().unwrap(), "state", "missing"],
+        &["state"],
+        &["frobnicate"],
+    ];
+    for args in cases {
+        // The status it ends with when its error can be read.
+        let code = run(&binary(), args).status.code();
+        assert!(code.is_some_and(|c| c != 0), "{}", args.join(" "));
+        let status = retry_busy(|| {
+            Command::new(binary())
+                .args(*args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(write.try_clone().unwrap())
+                .status()
+        })
+        .unwrap();
+        assert_eq!(status.code(), code, "{}: {status:?}", args.join(" "));
     }
 }

@@ -84,7 +84,7 @@ fn run_delete_hook(g: &Globals, container: &state::Container, rec: &mut Record) 
     let id = rec.id.clone();
     let warn = |msg: String| {
         crate::log::warn(&msg);
-        eprintln!("warning: {msg}");
+        crate::output::eprint_line(&format!("warning: {msg}"));
     };
     let path = match hooks::find(Path::new(&rec.rootfs), hooks::DELETE) {
         Ok(Some(path)) => path,

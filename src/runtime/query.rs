@@ -7,8 +7,8 @@ use miniserde::Serialize;
 use super::{load, open_root, Globals};
 use crate::error::Result;
 use crate::json;
+use crate::output::print;
 use crate::state::{self, Lock, Record, Root};
-use crate::stdout::print;
 
 /// OCI state as runc prints it (plus runc's `rootfs`, `created`, `owner`).
 #[derive(Serialize)]

@@ -1,5 +1,5 @@
-//! Writing to stdout, where a reader that went away ends the output, not
-//! the command.
+//! Writing to stdout and stderr, where a reader that went away ends the
+//! output, not the command.
 //!
 //! `rt state X | grep -q running` closes the pipe after the first match.
 //! SIGPIPE is ignored (see main), so the write fails with EPIPE: nothing
@@ -24,4 +24,14 @@ pub fn print(text: &str) -> Result<()> {
 /// True when a write failed because its reader closed the pipe (EPIPE).
 pub fn reader_gone(err: &std::io::Error) -> bool {
     err.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+/// Writes a message line to stderr. If nobody reads stderr any more the
+/// message is lost, but the command still ends with its own exit status
+/// (`eprintln!` would abort).
+pub fn eprint_line(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err
+        .write_all(text.as_bytes())
+        .and_then(|()| err.write_all(b"\n"));
 }
