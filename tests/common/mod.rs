@@ -68,14 +68,22 @@ pub fn bound(limit: std::time::Duration) -> std::time::Duration {
     }
 }
 
-/// For the few checks that cannot hold under qemu-user: true (and says why
-/// on stderr) when the binary under test is emulated. `why` names what
-/// emulation changes, e.g. "/proc/PID/exe of an emulated process is the
-/// emulator".
-pub fn skip_when_emulated(test: &str, why: &str) -> bool {
+/// For the few checks that cannot hold under qemu-user: true (and says, on
+/// stderr, which test skips `what`, and why) when the binary under test is
+/// emulated. `why` names what emulation changes, e.g. "/proc/PID/exe of an
+/// emulated process is the emulator".
+pub fn skip_when_emulated(what: &str, why: &str) -> bool {
     let skip = emulated();
     if skip {
-        eprintln!("skipped under emulation: {test}: {why}");
+        // Straight to stderr, not through eprintln!, which the test harness
+        // captures: a skip is shown even when the test passes.
+        use std::io::Write;
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("?");
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped under emulation: {test}: {what}: {why}"
+        );
     }
     skip
 }
