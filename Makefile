@@ -33,7 +33,7 @@ endif
 RELEASE := $(TARGET_DIR)/$(TARGET)/release
 DIST    := dist
 BIN     := balena-extension-runtime
-LINKS   := balena-extension-proxy extension-inspect state-dump
+LINKS   := balena-extension-proxy extension-inspect state-dump balena-extension-manager
 # No unwind tables: with panic = "abort" nothing unwinds, and a panic still
 # prints its message and aborts; only its backtrace loses its frames (mere
 # addresses in a stripped binary anyway). Saves ~130 KB static, ~76 KB dynamic.
@@ -144,7 +144,7 @@ test-cross-all:
 # Fuzzing with cargo-fuzz (libFuzzer) on the stable toolchain: RUSTC_BOOTSTRAP
 # lets it pass its nightly flags. New inputs go to fuzz/runs/ (not committed);
 # the seeds are fuzz/corpus/<target>/. -a keeps overflow checks on.
-FUZZ_TARGETS    := config_json state_json labels_env signal runtime_args
+FUZZ_TARGETS    := config_json state_json labels_env signal runtime_args engine_response
 FUZZ_SECONDS    ?= 300
 FUZZ_CI_SECONDS ?= 12
 

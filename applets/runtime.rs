@@ -55,6 +55,7 @@ Global options:
 
 Other applets (also run as `balena-extension-runtime APPLET ...`):
   extension-inspect   check an extension against this host
+  manager             remove dead, failed and stale extension containers
   state-dump          list the containers the runtime knows and check their state
 ";
 

@@ -8,11 +8,16 @@
 #   docker.json docker.sock docker.log docker.pid docker/{data,exec}
 #   docker-bridge.json docker-bridge.sock ...   (a second dockerd, default
 #                                                bridge network left on)
+#   docker-manager.json docker-manager.sock ... (a third one, for the
+#                                                manager's scenarios only)
 #   ns/net          a private network namespace for containerd and dockerd
 #   ns/net-bridge   another one for the second dockerd (the first one, with
 #                   "bridge": "none", deletes any docker0 it sees at startup)
+#   ns/net-manager  and one for the third
 #
 # Usage: E2E_TMP=DIR daemons.sh start|stop|restart|crash-restart|cleanup
+#        E2E_TMP=DIR daemons.sh stop-dockerd|start-dockerd NAME
+#   (one engine only, the others and containerd left as they are)
 #
 # Only processes recorded in our pid files (and verified to carry our
 # configuration path on their command line) are ever signalled; `cleanup`
@@ -25,7 +30,7 @@ set -euo pipefail
 set -m
 
 T=${E2E_TMP:?E2E_TMP must name the harness directory}
-DOCKERDS=(docker docker-bridge)
+DOCKERDS=(docker docker-bridge docker-manager)
 
 log() { echo "e2e-daemons: $*" >&2; }
 
@@ -97,7 +102,10 @@ wait_ready() {
 spawn() {
     local name=$1 netns=$T/ns/net
     shift
-    [ "$name" != docker-bridge ] || netns=$T/ns/net-bridge
+    case "$name" in
+    docker-bridge) netns=$T/ns/net-bridge ;;
+    docker-manager) netns=$T/ns/net-manager ;;
+    esac
     echo "=== $(date -Is) starting $name" >>"$T/$name.log"
     env E2E_DAEMON_ENV_MARKER=leaked-from-daemon \
         nsenter --net="$netns" -- "$@" </dev/null >>"$T/$name.log" 2>&1 &
@@ -263,8 +271,25 @@ crash-restart)
     start
     ;;
 cleanup) cleanup ;;
+stop-dockerd | start-dockerd)
+    name=${2:-}
+    case " ${DOCKERDS[*]} " in
+    *" $name "*) ;;
+    *)
+        echo "$0 $1: no engine named \"$name\" (one of: ${DOCKERDS[*]})" >&2
+        exit 2
+        ;;
+    esac
+    if [ "$1" = stop-dockerd ]; then
+        stop_one "$name"
+    else
+        pid_of containerd >/dev/null || { log "containerd is not running"; exit 1; }
+        start_dockerd "$name"
+    fi
+    ;;
 *)
     echo "usage: E2E_TMP=DIR $0 start|stop|restart|crash-restart|cleanup" >&2
+    echo "       E2E_TMP=DIR $0 stop-dockerd|start-dockerd NAME" >&2
     exit 2
     ;;
 esac

@@ -41,6 +41,9 @@ pub struct Env {
     pub docker_host: String,
     pub docker_exec_root: PathBuf,
     pub bridge_host: String,
+    /// The engine only the manager's scenarios use.
+    pub manager_host: String,
+    pub manager_root: PathBuf,
     pub daemons_script: PathBuf,
     /// This test's own scratch directory under `$E2E_TMP/work`.
     pub work: PathBuf,
@@ -89,6 +92,8 @@ fn setup_with(test: &str, exclusive: bool) -> Option<Env> {
         docker_host: need("E2E_DOCKER_HOST"),
         docker_exec_root: PathBuf::from(need("E2E_DOCKER_EXEC_ROOT")),
         bridge_host: need("E2E_DOCKER_BRIDGE_HOST"),
+        manager_host: need("E2E_DOCKER_MANAGER_HOST"),
+        manager_root: PathBuf::from(need("E2E_DOCKER_MANAGER_ROOT")),
         daemons_script: PathBuf::from(need("E2E_DAEMONS")),
         tmp,
         work,
@@ -107,7 +112,7 @@ impl Drop for Env {
         }
         let prefix = format!("e2e-{}-", self.test);
         let limit = Duration::from_secs(20);
-        for host in [&self.docker_host, &self.bridge_host] {
+        for host in [&self.docker_host, &self.bridge_host, &self.manager_host] {
             let mut ps = Command::new("docker");
             ps.arg("-H").arg(host).args([
                 "ps",
@@ -250,6 +255,16 @@ pub fn spawn(cmd: &mut Command) -> Running {
 }
 
 impl Running {
+    /// The command's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the command has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits up to `limit`; `Err` (with the output so far) if the command
     /// was still running then, and has been killed.
     pub fn wait_for(mut self, limit: Duration) -> Result<Output, Output> {
@@ -338,6 +353,14 @@ impl Env {
         }
     }
 
+    /// The engine of the manager's scenarios (`docker-manager` to
+    /// [`Env::dockerd`]).
+    pub fn docker_manager(&self) -> Docker {
+        Docker {
+            host: self.manager_host.clone(),
+        }
+    }
+
     pub fn ctr(&self) -> Ctr<'_> {
         Ctr { env: self }
     }
@@ -353,6 +376,19 @@ impl Env {
             Duration::from_secs(240),
         );
         assert!(out.success(), "`daemons.sh {action}` failed: {out}");
+    }
+
+    /// Runs `e2e/daemons.sh stop-dockerd|start-dockerd NAME`: one engine
+    /// (`docker`, `docker-bridge`, `docker-manager`), the others untouched.
+    pub fn dockerd(&self, action: &str, name: &str) {
+        let out = run(
+            Command::new("bash")
+                .arg(&self.daemons_script)
+                .args([action, name])
+                .env("E2E_TMP", &self.tmp),
+            Duration::from_secs(240),
+        );
+        assert!(out.success(), "`daemons.sh {action} {name}` failed: {out}");
     }
 
     /// A fresh directory for one container's hook records.
@@ -388,11 +424,26 @@ impl Docker {
 
     /// `docker import` of `rootfs` as `tag` with the given image labels.
     pub fn import(&self, rootfs: &Rootfs, labels: &[(&str, &str)], tag: &str) {
+        self.import_with(rootfs, labels, &[], tag)
+    }
+
+    /// Like [`Docker::import`], with more Dockerfile `changes` (`VOLUME /boot`).
+    pub fn import_with(
+        &self,
+        rootfs: &Rootfs,
+        labels: &[(&str, &str)],
+        changes: &[&str],
+        tag: &str,
+    ) {
         let tar = rootfs.tar();
         let mut args: Vec<String> = vec!["import".into()];
         for (k, v) in labels {
             args.push("--change".into());
             args.push(format!("LABEL {k}={}", json_str(v)));
+        }
+        for c in changes {
+            args.push("--change".into());
+            args.push(c.to_string());
         }
         // `docker run` wants a command; the runtime never runs it.
         args.push("--change".into());
@@ -484,6 +535,7 @@ impl Docker {
             name,
             out: out_label(out),
             image,
+            create: false,
             detach: false,
             tty: false,
             options: Vec::new(),
@@ -499,12 +551,20 @@ pub struct ExtensionRun<'a> {
     name: &'a str,
     out: String,
     image: &'a str,
+    create: bool,
     detach: bool,
     tty: bool,
     options: Vec<String>,
 }
 
 impl ExtensionRun<'_> {
+    /// `docker create` instead of `docker run`: the container is recorded
+    /// and never started (the runtime is not called at all).
+    pub fn create(mut self) -> Self {
+        self.create = true;
+        self
+    }
+
     /// `-d`: `docker run` returns once the container is started.
     pub fn detach(mut self) -> Self {
         self.detach = true;
@@ -529,7 +589,7 @@ impl ExtensionRun<'_> {
     }
 
     fn args(&self) -> Vec<&str> {
-        let mut args = vec!["run"];
+        let mut args = vec![if self.create { "create" } else { "run" }];
         if self.detach {
             args.push("-d");
         }

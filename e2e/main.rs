@@ -8,6 +8,7 @@
 //! the e2e issue; each is named for the behaviour it protects.
 
 mod harness;
+mod manager;
 
 use std::fs;
 use std::path::Path;

@@ -25,7 +25,7 @@ if [ "$(id -u)" != 0 ]; then
     echo "e2e: must run as root (it starts containerd and dockerd)" >&2
     exit 1
 fi
-for tool in containerd containerd-shim-runc-v2 ctr dockerd docker nsenter unshare ip sha256sum tar; do
+for tool in containerd containerd-shim-runc-v2 ctr dockerd docker nsenter unshare ip sha256sum tar chattr; do
     command -v "$tool" >/dev/null || {
         echo "e2e: $tool not found; install containerd, docker.io and runc (see .ci/run)" >&2
         exit 1
@@ -77,7 +77,7 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 mkdir -p "$T"/containerd/{root,state,opt} "$T"/docker/{data,exec} \
-    "$T"/docker-bridge/{data,exec} "$T"/cli "$T"/work "$T"/ns
+    "$T"/docker-bridge/{data,exec} "$T"/docker-manager/{data,exec} "$T"/cli "$T"/work "$T"/ns
 
 cat >"$T/containerd.toml" <<EOF
 version = 2
@@ -120,12 +120,15 @@ EOF
 dockerd_config docker moby '"bridge": "none",'
 # A second engine with Docker's default bridge left on (scenario 11).
 dockerd_config docker-bridge moby-bridge ''
+# A third engine for the manager's scenarios: `cleanup` sweeps every
+# extension container and image of its engine, so these get one of their own.
+dockerd_config docker-manager moby-manager '"bridge": "none",'
 
 # Private network namespaces for the daemons, so the second engine's docker0
 # bridge never appears on the host. The bind mount holding them is private.
 mount --bind "$T/ns" "$T/ns"
 mount --make-private "$T/ns"
-for ns in net net-bridge; do
+for ns in net net-bridge net-manager; do
     touch "$T/ns/$ns"
     unshare --net="$T/ns/$ns" ip link set lo up
 done
@@ -142,6 +145,8 @@ export E2E_DOCKER_ROOT=$T/docker/data
 export E2E_DOCKER_EXEC_ROOT=$T/docker/exec
 export E2E_DOCKER_BRIDGE_HOST=unix://$T/docker-bridge.sock
 export E2E_DOCKER_BRIDGE_ROOT=$T/docker-bridge/data
+export E2E_DOCKER_MANAGER_HOST=unix://$T/docker-manager.sock
+export E2E_DOCKER_MANAGER_ROOT=$T/docker-manager/data
 export E2E_DAEMONS="$repo/e2e/daemons.sh"
 # The docker CLI keeps its own config here rather than in ~/.docker.
 export DOCKER_CONFIG=$T/cli

@@ -13,6 +13,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 use balena_extension_runtime::applets::runtime::{self, Command, Parsed};
+use balena_extension_runtime::engine::{self, http};
 use balena_extension_runtime::{hooks, json, labels, signals, spec, state};
 
 /// The names of the targets, as directories under `fuzz/corpus/`.
@@ -24,6 +25,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("labels_env", labels_env),
     ("signal", signal),
     ("runtime_args", runtime_args),
+    ("engine_response", engine_response),
 ];
 
 /// config.json as `create` reads it: text (the reader refuses non-UTF-8
@@ -155,5 +157,61 @@ pub fn runtime_args(data: &[u8]) {
     };
     if let Ok(Command::Kill(_, sig)) = inv.command {
         assert!(sig > 0 && sig <= libc::SIGRTMAX());
+    }
+}
+
+/// An engine's answer as the manager reads it: the HTTP framing, then the
+/// body as each call's JSON, and as an error answer. A body never exceeds
+/// the cap, and reading the same bytes one at a time from a stream (as
+/// from the socket) gives the same result as parsing them whole.
+pub fn engine_response(data: &[u8]) {
+    let whole = http::parse_response(data);
+    let mut trickle = Trickle(data);
+    let streamed = http::read_response(&mut trickle, std::time::Duration::ZERO);
+    let resp = match (whole, streamed) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(
+                (a.status, &a.reason, &a.body),
+                (b.status, &b.reason, &b.body)
+            );
+            a
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(a.msg, b.msg);
+            return;
+        }
+        (a, b) => panic!("parsed whole: {}, streamed: {}", a.is_ok(), b.is_ok()),
+    };
+    assert!(resp.body.len() <= http::MAX_RESPONSE);
+    assert!((100..600).contains(&resp.status));
+    let e = engine::answer_error("GET /v1.40/x", &resp);
+    assert!(e.msg.starts_with("engine: GET /v1.40/x: "));
+    let body = &resp.body;
+    if let Ok(list) = engine::parse_containers(body) {
+        let _ = list
+            .iter()
+            .map(|c| c.id.len() + c.state.len())
+            .sum::<usize>();
+    }
+    if let Ok(c) = engine::parse_container(body) {
+        let _ = c.mounts.iter().map(|m| m.name.len()).sum::<usize>() + c.labels.len();
+    }
+    let _ = engine::parse_images(body);
+    let _ = engine::parse_volumes(body);
+}
+
+/// One byte per read.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match (self.0.split_first(), buf.first_mut()) {
+            (Some((&b, rest)), Some(dst)) => {
+                *dst = b;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
     }
 }

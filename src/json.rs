@@ -179,16 +179,20 @@ pub fn read_text_from(file: File, path: &Path, cap: u64) -> Result<String> {
 /// detail, so tell at least malformed JSON from well-formed JSON of the
 /// wrong shape.
 pub fn parse<T: Deserialize>(text: &str, path: &Path, expected: &str) -> Result<T> {
-    json::from_str(text).map_err(|_| {
-        let what = if json::from_str::<Any>(text).is_ok() {
-            format!("is valid JSON but not {expected}")
-        } else if text.trim().is_empty() {
-            "is empty".to_string()
-        } else {
-            "is not valid JSON (truncated or corrupt)".to_string()
-        };
-        Error::new(format!("{} {what}", path.display()))
-    })
+    json::from_str(text).map_err(|_| invalid(text, &path.display(), expected))
+}
+
+/// Why `text` did not parse as `expected`, for `name` (a file, or what the
+/// text is): outside the generic `parse`, so that it exists once.
+pub fn invalid(text: &str, name: &dyn std::fmt::Display, expected: &str) -> Error {
+    let what = if json::from_str::<Any>(text).is_ok() {
+        format!("is valid JSON but not {expected}")
+    } else if text.trim().is_empty() {
+        "is empty".to_string()
+    } else {
+        "is not valid JSON (truncated or corrupt)".to_string()
+    };
+    Error::new(format!("{name} {what}"))
 }
 
 /// Reads and parses a capped JSON file.

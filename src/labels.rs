@@ -17,6 +17,13 @@ pub const REQUIRES_REBOOT: &str = "io.balena.image.requires-reboot";
 pub const KERNEL_VERSION: &str = "io.balena.image.kernel-version";
 pub const KERNEL_ABI_ID: &str = "io.balena.image.kernel-abi-id";
 pub const OS_VERSION: &str = "io.balena.image.os-version";
+/// Where the engine keeps the image: `data` is the data partition.
+pub const STORE: &str = "io.balena.image.store";
+/// A kernel-override extension; the value is its priority.
+pub const OVERRIDE: &str = "io.balena.image.override";
+/// Read by balenaOS updates; note the `io.balena.update.` prefix, not
+/// [`PREFIX`]: it is no extension label and never reaches hooks.
+pub const UPDATE_REQUIRES_REBOOT: &str = "io.balena.update.requires-reboot";
 /// The older mechanism: such images are overlaid at boot by the OS itself.
 pub const LEGACY_HOST_EXTENSION: &str = "io.balena.features.host-extension";
 

@@ -18,6 +18,10 @@ fn every_installed_name_reaches_its_applet() {
         ("balena-extension-proxy", "Usage: balena-extension-proxy ID"),
         ("extension-inspect", "Usage: extension-inspect"),
         ("state-dump", "Usage: state-dump"),
+        (
+            "balena-extension-manager",
+            "Usage: balena-extension-manager cleanup",
+        ),
     ];
     for (name, usage) in cases {
         let o = run(&t.join(name), &["--help"]);
@@ -60,6 +64,7 @@ fn help_lists_the_applets_and_version_names_the_commit() {
     for applet in [
         "extension-inspect",
         "state-dump",
+        "manager",
         "create",
         "delete",
         "--root",
@@ -81,7 +86,7 @@ fn help_lists_the_applets_and_version_names_the_commit() {
     let o = run(&binary(), &["--list"]);
     assert_eq!(
         stdout(&o),
-        "extension-inspect\nproxy\nruntime\nstate-dump\n"
+        "extension-inspect\nmanager\nproxy\nruntime\nstate-dump\n"
     );
 }
 

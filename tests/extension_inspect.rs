@@ -14,6 +14,10 @@ const RELEASE: &str = "5.15.92-v8";
 const SYMVERS: &str = "symbols\n";
 /// sha256 of SYMVERS.
 const SYMVERS_SHA: &str = "9c56ff3b4925c42ef26c38e46e9bf6be42ff5ef99922c88b52fde9ae4361e238";
+/// What balenaOS's initramfs puts on the command line: the kernel image's
+/// sha256 (any 64 hex digits here).
+const IMAGE_SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
+const FROM_CMDLINE: &str = "balena_kernel_abi= on /proc/cmdline";
 
 /// A host root as a balenaOS device has it: os-release, kernel, loader,
 /// shell, init, engine, boot files.
@@ -322,6 +326,199 @@ fn kernel_abi_id_is_the_sha256_of_module_symvers_with_or_without_prefix() {
         "{}",
         warnings(&doc)
     );
+}
+
+#[test]
+fn the_kernel_abi_comes_from_the_cmdline_token_when_the_os_sets_it() {
+    let fx = Fx::new("abitoken");
+    let b = fx.bundle(&format!(
+        "\"io.balena.image.kernel-abi-id\":\"{SYMVERS_SHA}\""
+    ));
+    let (c, doc) = fx.inspect_json(&b);
+    assert_eq!(c, 0, "{}", problems(&doc));
+    assert_eq!(s(get(&doc, "host.kernelAbi")), SYMVERS_SHA);
+    assert_eq!(
+        s(get(&doc, "host.kernelAbiSource")),
+        format!("/lib/modules/{RELEASE}/Module.symvers")
+    );
+    let out = stdout(&fx.inspect(&[b.to_str().unwrap()]));
+    assert!(
+        out.contains(&format!(
+            "abi      sha256:9c56ff3b... from /lib/modules/{RELEASE}/"
+        )),
+        "{out}"
+    );
+
+    fs::write(
+        fx.host.join("proc/cmdline"),
+        format!(
+            "root=/dev/x balena_kernel_abi={} quiet\n",
+            IMAGE_SHA.to_uppercase()
+        ),
+    )
+    .unwrap();
+    // The token wins over Module.symvers, which is still reported.
+    let (c, doc) = fx.inspect_json(&b);
+    assert_eq!(c, 1);
+    assert_eq!(s(get(&doc, "host.kernelAbi")), IMAGE_SHA);
+    assert_eq!(s(get(&doc, "host.kernelAbiSource")), FROM_CMDLINE);
+    assert_eq!(s(get(&doc, "host.moduleSymversSha256")), SYMVERS_SHA);
+    let k = check(&doc, "kernel-abi-id");
+    assert_eq!(s(&k["status"]), "incompatible");
+    assert_eq!(s(&k["host"]), format!("sha256:{IMAGE_SHA}"));
+    assert!(
+        problems(&doc).contains(&format!(
+            "this host has \"sha256:{IMAGE_SHA}\" ({FROM_CMDLINE})"
+        )),
+        "{}",
+        problems(&doc)
+    );
+    let b = fx.bundle(&format!(
+        "\"io.balena.image.kernel-abi-id\":\"sha256:{IMAGE_SHA}\""
+    ));
+    let o = fx.inspect(&[b.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("abi      sha256:1a2b3c4d... from {FROM_CMDLINE}")),
+        "{}",
+        stdout(&o)
+    );
+
+    // A token that is not a sha256 cannot be checked: a warning, never a
+    // fall-back to Module.symvers.
+    fs::write(fx.host.join("proc/cmdline"), "balena_kernel_abi=zzz\n").unwrap();
+    let b = fx.bundle(&format!(
+        "\"io.balena.image.kernel-abi-id\":\"{SYMVERS_SHA}\""
+    ));
+    let (c, doc) = fx.inspect_json(&b);
+    assert_eq!(c, 0, "{}", problems(&doc));
+    assert_eq!(s(&check(&doc, "kernel-abi-id")["status"]), "unknown");
+    assert!(
+        warnings(&doc).contains("is not a sha256"),
+        "{}",
+        warnings(&doc)
+    );
+}
+
+#[test]
+fn malformed_abi_ids_and_empty_os_version_lists_are_invalid() {
+    let fx = Fx::new("badclaims");
+    for (label, value, expected) in [
+        ("kernel-abi-id", "abcd", "64 hex digits"),
+        ("kernel-abi-id", "sha256:", "64 hex digits"),
+        ("os-version", " , ", "comma-separated globs"),
+        ("os-version", "", "comma-separated globs"),
+    ] {
+        let b = fx.bundle(&format!("\"io.balena.image.{label}\":\"{value}\""));
+        let (c, doc) = fx.inspect_json(&b);
+        assert_eq!(c, 1, "{label}={value}");
+        assert_eq!(s(get(&doc, "valid")), "false", "{label}={value}");
+        assert_eq!(s(&check(&doc, label)["status"]), "invalid");
+        assert!(
+            problems(&doc).contains(&format!(
+                "label io.balena.image.{label}: is \"{value}\", expected"
+            )) && problems(&doc).contains(expected),
+            "{}",
+            problems(&doc)
+        );
+    }
+}
+
+/// The label row named `name`.
+fn label<'a>(doc: &'a Object, name: &str) -> &'a Object {
+    for l in arr(get(doc, "labels")) {
+        if let Value::Object(o) = l {
+            if s(&o["name"]) == name {
+                return o;
+            }
+        }
+    }
+    panic!("no label {name}")
+}
+
+#[test]
+fn the_labels_balena_os_images_carry_are_explained() {
+    let fx = Fx::new("oslabels");
+    let b = fx.bundle(
+        "\"io.balena.update.requires-reboot\":\"true\",\
+         \"io.balena.image.store\":\"data\",\
+         \"io.balena.image.override\":\"1\"",
+    );
+    let (c, doc) = fx.inspect_json(&b);
+    assert_eq!(c, 0, "{}", problems(&doc));
+    for (name, note) in [
+        ("io.balena.update.requires-reboot", "the host must reboot"),
+        ("io.balena.image.store", "data partition"),
+        (
+            "io.balena.image.override",
+            "kernel-override extension, priority 1",
+        ),
+        (
+            "io.balena.image.override",
+            "deactivate script into its /boot volume",
+        ),
+    ] {
+        let l = label(&doc, name);
+        assert_eq!(s(&l["status"]), "ok", "{name}");
+        assert!(s(&l["note"]).contains(note), "{name}: {}", s(&l["note"]));
+    }
+    let out = stdout(&fx.inspect(&[b.to_str().unwrap()]));
+    assert!(out.contains("io.balena.update.requires-reboot"), "{out}");
+    assert!(out.contains("override"), "{out}");
+
+    let b =
+        fx.bundle("\"io.balena.update.requires-reboot\":\"0\",\"io.balena.image.override\":\"20\"");
+    let (c, doc) = fx.inspect_json(&b);
+    assert_eq!(c, 0, "{}", problems(&doc));
+    let reboot = label(&doc, "io.balena.update.requires-reboot");
+    assert!(s(&reboot["note"]).contains("without a reboot"));
+    assert!(s(&label(&doc, "io.balena.image.override")["note"]).contains("priority 20"));
+
+    for (name, value, expected) in [
+        (
+            "io.balena.update.requires-reboot",
+            "maybe",
+            "expected true or false",
+        ),
+        ("io.balena.image.store", "", "expected a store name"),
+        ("io.balena.image.store", "my data", "expected a store name"),
+        (
+            "io.balena.image.override",
+            "-1",
+            "expected a non-negative integer",
+        ),
+        (
+            "io.balena.image.override",
+            "+1",
+            "expected a non-negative integer",
+        ),
+        (
+            "io.balena.image.override",
+            "1.5",
+            "expected a non-negative integer",
+        ),
+        (
+            "io.balena.image.override",
+            "high",
+            "expected a non-negative integer",
+        ),
+        (
+            "io.balena.image.override",
+            "",
+            "expected a non-negative integer",
+        ),
+    ] {
+        let b = fx.bundle(&format!("\"{name}\":\"{value}\""));
+        let (c, doc) = fx.inspect_json(&b);
+        assert_eq!(c, 1, "{name}={value}");
+        assert_eq!(s(get(&doc, "valid")), "false");
+        assert_eq!(s(&label(&doc, name)["status"]), "invalid", "{name}={value}");
+        assert!(
+            problems(&doc).contains(&format!("label {name}: is \"{value}\", {expected}")),
+            "{}",
+            problems(&doc)
+        );
+    }
 }
 
 #[test]
@@ -740,6 +937,8 @@ fn json_is_one_document_with_the_documented_fields() {
         "root",
         "kernelRelease",
         "kernelVersion",
+        "kernelAbi",
+        "kernelAbiSource",
         "moduleSymvers",
         "moduleSymversSha256",
         "osVersion",

@@ -63,6 +63,21 @@ const TOKENS: &[&[u8]] = &[
     b"=",
     b"\xff",
     b"\xc3\xa9",
+    b"\r\n",
+    b"\r\n\r\n",
+    b"HTTP/1.1 ",
+    b"Content-Length: ",
+    b"Transfer-Encoding: chunked\r\n",
+    b"0\r\n\r\n",
+    b";ext=1",
+    b"ffffffff",
+    b"\"Id\"",
+    b"\"State\"",
+    b"\"Labels\"",
+    b"\"Mounts\"",
+    b"\"RepoTags\"",
+    b"\"Volumes\"",
+    b"\"message\"",
 ];
 
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {

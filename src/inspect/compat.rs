@@ -1,19 +1,31 @@
 //! The labels: each one checked for form, then the extension's claims
-//! (kernel version, kernel ABI, OS version) checked against the host.
+//! (kernel version, kernel ABI, OS version) against the host, as
+//! [`crate::claims`] decides them for the manager too.
 
 use std::collections::BTreeMap;
 
-use super::host::abi_digest;
 use super::{
-    Check, Findings, Host, LabelCheck, COMPATIBLE, INCOMPATIBLE, INVALID, LEGACY, MISSING,
-    NO_CLAIM, OK, PASSED, UNKNOWN,
+    Check, Findings, LabelCheck, COMPATIBLE, INCOMPATIBLE, INVALID, LEGACY, MISSING, NO_CLAIM, OK,
+    PASSED, UNKNOWN,
 };
-use crate::glob;
+use crate::claims::{self, Verdict};
 use crate::labels::{self, Labels};
 
 /// The part of a label name after `io.balena.image.`.
 pub(super) fn short_label(name: &str) -> &str {
     name.strip_prefix(labels::PREFIX).unwrap_or(name)
+}
+
+/// The note for a value of the wrong form.
+fn expected(value: &str, what: &str) -> String {
+    format!("is \"{value}\", expected {what}")
+}
+
+/// A store name: letters, digits, `-`, `_`, `.`.
+fn is_word(v: &str) -> bool {
+    !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 pub(super) fn check_labels(all: &BTreeMap<String, String>, f: &mut Findings) -> Vec<LabelCheck> {
@@ -43,8 +55,10 @@ pub(super) fn check_labels(all: &BTreeMap<String, String>, f: &mut Findings) -> 
         f.invalid.push(msg);
     }
     for (key, value) in all {
-        let is_ext = key.starts_with(labels::PREFIX);
-        if !is_ext && key != labels::LEGACY_HOST_EXTENSION {
+        let known = key.starts_with(labels::PREFIX)
+            || key == labels::LEGACY_HOST_EXTENSION
+            || key == labels::UPDATE_REQUIRES_REBOOT;
+        if !known {
             continue;
         }
         let bad = |note: String, f: &mut Findings| {
@@ -75,22 +89,75 @@ pub(super) fn check_labels(all: &BTreeMap<String, String>, f: &mut Findings) -> 
                     (OK, "checked against the running kernel".to_string())
                 }
                 labels::KERNEL_VERSION => {
-                    let note = format!("is \"{value}\", expected MAJOR.MINOR.PATCH (e.g. 5.15.92)");
+                    let note = expected(value, "MAJOR.MINOR.PATCH (e.g. 5.15.92)");
                     (INVALID, bad(note, f))
                 }
                 labels::REQUIRES_REBOOT => match labels::parse_bool(value) {
                     Some(true) => (OK, "the host must reboot to apply it".to_string()),
                     Some(false) => (OK, "applied without a reboot".to_string()),
                     None => {
-                        let note = format!("is \"{value}\", expected true or false");
+                        let note = expected(value, "true or false");
                         (INVALID, bad(note, f))
                     }
                 },
-                labels::KERNEL_ABI_ID => (
+                labels::KERNEL_ABI_ID if claims::well_formed(key, value) => (
                     OK,
-                    "checked against the sha256 of Module.symvers".to_string(),
+                    "checked against the running kernel's abi (balena_kernel_abi= \
+                     on /proc/cmdline, else the sha256 of Module.symvers)"
+                        .to_string(),
                 ),
-                labels::OS_VERSION => (OK, "checked against VERSION_ID".to_string()),
+                labels::KERNEL_ABI_ID => {
+                    let note = expected(value, "a sha256: 64 hex digits, optionally after sha256:");
+                    (INVALID, bad(note, f))
+                }
+                labels::OS_VERSION if claims::well_formed(key, value) => {
+                    (OK, "checked against VERSION_ID".to_string())
+                }
+                labels::OS_VERSION => {
+                    let note = expected(value, "comma-separated globs (e.g. 2.113.*)");
+                    (INVALID, bad(note, f))
+                }
+                labels::UPDATE_REQUIRES_REBOOT => match labels::parse_bool(value) {
+                    Some(true) => (
+                        OK,
+                        "read by balenaOS updates: the host must reboot to apply it".to_string(),
+                    ),
+                    Some(false) => (
+                        OK,
+                        "read by balenaOS updates: applied without a reboot".to_string(),
+                    ),
+                    None => {
+                        let note = expected(value, "true or false");
+                        (INVALID, bad(note, f))
+                    }
+                },
+                labels::STORE if is_word(value) => {
+                    let note = if value == "data" {
+                        "the engine keeps the image on the data partition".to_string()
+                    } else {
+                        format!("the engine keeps the image in its \"{value}\" store")
+                    };
+                    (OK, note)
+                }
+                labels::STORE => {
+                    let note = expected(value, "a store name (e.g. data)");
+                    (INVALID, bad(note, f))
+                }
+                labels::OVERRIDE => match value.parse::<u32>() {
+                    Ok(n) if value.bytes().all(|b| b.is_ascii_digit()) => (
+                        OK,
+                        format!(
+                            "a kernel-override extension, priority {n}: its create hook \
+                             copies a deactivate script into its /boot volume, which \
+                             manager cleanup runs before removing it"
+                        ),
+                    ),
+                    _ => {
+                        let note =
+                            expected(value, "a non-negative integer (the override priority)");
+                        (INVALID, bad(note, f))
+                    }
+                },
                 labels::LEGACY_HOST_EXTENSION => {
                     let note = "legacy: balenaOS overlays such images at boot; \
                                 this runtime does not handle them"
@@ -120,75 +187,56 @@ pub(super) fn check_labels(all: &BTreeMap<String, String>, f: &mut Findings) -> 
     out
 }
 
-pub(super) fn check_compat(ext: &Labels, host: &Host, f: &mut Findings) -> Vec<Check> {
+pub(super) fn check_compat(ext: &Labels, host: &claims::Host, f: &mut Findings) -> Vec<Check> {
+    let decided = claims::check(ext, host);
+    let abi = host.kernel_abi.as_ref().map(|a| {
+        if a.is_empty() {
+            a.clone()
+        } else {
+            format!("sha256:{a}")
+        }
+    });
     let mut out = Vec::new();
-    let mut check = |label: &str,
-                     host_value: Option<String>,
-                     host_missing: &str,
-                     test: &dyn Fn(&str, &str) -> Option<bool>,
-                     f: &mut Findings| {
-        let claim = ext.get(label).cloned();
-        let status = match (&claim, &host_value) {
-            (None, _) => NO_CLAIM,
-            (Some(c), Some(h)) => match test(c, h) {
-                Some(true) => COMPATIBLE,
-                Some(false) => {
-                    f.incompatible.push(format!(
-                        "label {label} is \"{c}\" but this host has \"{h}\""
-                    ));
+    for (label, host_value) in [
+        (labels::KERNEL_VERSION, host.kernel_version.clone()),
+        (labels::KERNEL_ABI_ID, abi),
+        (labels::OS_VERSION, host.os_version.clone()),
+    ] {
+        let claim = decided.iter().find(|c| c.label == label);
+        let status = match claim {
+            None => NO_CLAIM,
+            Some(c) => match c.verdict {
+                Verdict::Holds => COMPATIBLE,
+                Verdict::Fails => {
+                    let mut msg = format!(
+                        "label {label} is \"{}\" but this host has \"{}\"",
+                        c.value,
+                        host_value.as_deref().unwrap_or_default()
+                    );
+                    if label == labels::KERNEL_ABI_ID {
+                        if let Some(source) = &host.kernel_abi_source {
+                            msg += &format!(" ({source})");
+                        }
+                    }
+                    f.incompatible.push(msg);
                     INCOMPATIBLE
                 }
                 // The label itself is malformed: reported with the labels.
-                None => INVALID,
+                Verdict::Doubt if !claims::well_formed(label, &c.value) => INVALID,
+                Verdict::Doubt => {
+                    f.warnings.push(format!("cannot check {label}: {}", c.note));
+                    UNKNOWN
+                }
             },
-            (Some(_), None) => {
-                f.warnings
-                    .push(format!("cannot check {label}: {host_missing}"));
-                UNKNOWN
-            }
         };
         out.push(Check {
             name: short_label(label).to_string(),
             label: label.to_string(),
             status: status.to_string(),
-            extension: claim,
+            extension: claim.map(|c| c.value.clone()),
             host: host_value,
         });
-    };
-    let release_file = format!(
-        "{}/proc/sys/kernel/osrelease",
-        host.root.trim_end_matches('/')
-    );
-    check(
-        labels::KERNEL_VERSION,
-        host.kernel_version.clone(),
-        &format!("cannot read the kernel release from {release_file}"),
-        &|c, h| labels::is_kernel_version(c).then(|| c == h),
-        f,
-    );
-    let symvers_missing = match &host.kernel_release {
-        Some(r) => format!(
-            "no readable {}/lib/modules/{r}/Module.symvers",
-            host.root.trim_end_matches('/')
-        ),
-        None => format!("cannot read the kernel release from {release_file}"),
-    };
-    check(
-        labels::KERNEL_ABI_ID,
-        host.module_symvers_sha256
-            .as_ref()
-            .map(|s| format!("sha256:{s}")),
-        &symvers_missing,
-        &|c, h| Some(abi_digest(c) == abi_digest(h)),
-        f,
-    );
-    check(
-        labels::OS_VERSION,
-        host.os_version.clone(),
-        "no VERSION_ID in the host's /etc/os-release",
-        &|c, h| Some(glob::matches_any(c, h)),
-        f,
-    );
+    }
     if host.nohostext {
         f.warnings.push(
             "balena.nohostext is on the kernel command line: balenaOS will not overlay \

@@ -4,9 +4,10 @@
 use std::fs;
 use std::path::Path;
 
-use super::files::{self, host_lookup, View};
+use super::files::{self, View};
 use super::{Content, Findings, Shadow, Shadows, MAX_SHADOWS};
 use crate::glob;
+use crate::hostfs::host_lookup;
 
 /// This program's path on the host, if it lives inside the host root.
 pub(super) fn own_path(host: &Path) -> Option<String> {

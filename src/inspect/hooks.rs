@@ -5,9 +5,10 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::files::{self, host_lookup, Exec, View};
+use super::files::{self, Exec, View};
 use super::{Findings, HookCheck, ABSENT, OK};
 use crate::hooks;
+use crate::hostfs::host_lookup;
 
 pub(super) fn check_hooks(view: &View, host: &Path, f: &mut Findings) -> Vec<HookCheck> {
     let mut out = Vec::new();

@@ -5,10 +5,11 @@
 //! Nothing here changes the host or the extension: it reads labels, files
 //! and a few host facts (`/proc`, `/etc/os-release`, `Module.symvers`).
 //!
-//! `target` finds what TARGET names and `files` reads it; `host` gathers
-//! the host facts; `compat` checks the labels and their claims against the
-//! host, `hooks` the hooks, `content` what the files would shadow, `budget`
-//! the overlay mount options; `render` prints the report.
+//! `target` finds what TARGET names and `files` reads it; `host` describes
+//! the host facts [`crate::claims`] reads; `compat` checks the labels and
+//! shows what [`crate::claims`] decides about their claims; `hooks` checks
+//! the hooks, `content` what the files would shadow, `budget` the overlay
+//! mount options; `render` prints the report.
 
 mod budget;
 mod compat;
@@ -17,7 +18,6 @@ pub mod files;
 mod hooks;
 mod host;
 pub mod render;
-pub mod sha256;
 pub mod target;
 
 use std::path::PathBuf;
@@ -84,6 +84,8 @@ pub struct Host {
     pub root: String,
     pub kernel_release: Option<String>,
     pub kernel_version: Option<String>,
+    pub kernel_abi: Option<String>,
+    pub kernel_abi_source: Option<String>,
     pub module_symvers: Option<String>,
     pub module_symvers_sha256: Option<String>,
     pub os_version: Option<String>,
@@ -170,8 +172,9 @@ pub fn inspect(o: &Options) -> Result<Report> {
     };
     let label_checks = compat::check_labels(&all, &mut f);
     let ext = labels::extension_labels(&all);
-    let host = host::host_facts(&o.host_root);
-    let checks = compat::check_compat(&ext, &host, &mut f);
+    let facts = crate::claims::read_host(&o.host_root);
+    let checks = compat::check_compat(&ext, &facts, &mut f);
+    let host = host::describe(&o.host_root, facts);
     let hooks = hooks::check_hooks(&t.view, &o.host_root, &mut f);
     let own = content::own_path(&o.host_root);
     let (content, shadows) = content::check_content(&t.view, &o.host_root, own.as_deref(), &mut f);
@@ -226,6 +229,8 @@ impl Report {
             .str("root", &h.root)
             .opt("kernelRelease", h.kernel_release.as_deref())
             .opt("kernelVersion", h.kernel_version.as_deref())
+            .opt("kernelAbi", h.kernel_abi.as_deref())
+            .opt("kernelAbiSource", h.kernel_abi_source.as_deref())
             .opt("moduleSymvers", h.module_symvers.as_deref())
             .opt("moduleSymversSha256", h.module_symvers_sha256.as_deref())
             .opt("osVersion", h.os_version.as_deref())

@@ -70,7 +70,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 /// A long sha256 shown as `sha256:01234567...`.
 fn short_digest(v: &str) -> String {
-    let d = super::host::abi_digest(v);
+    let d = crate::claims::abi_digest(v);
     if d.len() > 16 && d.bytes().all(|b| b.is_ascii_hexdigit()) {
         format!("sha256:{}...", &d[..8])
     } else {
@@ -148,6 +148,14 @@ pub fn human(r: &Report) -> String {
         host += &format!(", OS {v}");
     }
     out += &field("host", &host);
+    // Which kernel identity an ABI claim was compared with.
+    let abi_claimed = r
+        .checks
+        .iter()
+        .any(|c| c.label == crate::labels::KERNEL_ABI_ID && c.status != NO_CLAIM);
+    if let (true, Some(abi), Some(source)) = (abi_claimed, &h.kernel_abi, &h.kernel_abi_source) {
+        out += &field("abi", &format!("{} from {source}", short_digest(abi)));
+    }
     out += &field("result", verdict);
 
     out.push('\n');

@@ -124,7 +124,12 @@ impl Drop for TempDir {
 pub fn install(dir: &Path) -> PathBuf {
     let bin = dir.join("balena-extension-runtime");
     fs::copy(binary(), &bin).unwrap();
-    for name in ["balena-extension-proxy", "extension-inspect", "state-dump"] {
+    for name in [
+        "balena-extension-proxy",
+        "extension-inspect",
+        "state-dump",
+        "balena-extension-manager",
+    ] {
         std::os::unix::fs::symlink("balena-extension-runtime", dir.join(name)).unwrap();
     }
     bin

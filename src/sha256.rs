@@ -2,6 +2,7 @@
 //! kernel's `Module.symvers` without a crate.
 
 use std::io::Read;
+use std::path::Path;
 
 const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -130,6 +131,11 @@ pub fn hex_of(mut reader: impl Read) -> std::io::Result<String> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The hex digest of a file's contents.
+pub fn of_file(path: &Path) -> std::io::Result<String> {
+    hex_of(std::fs::File::open(path)?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,140 @@
+//! One manager at a time: an `flock` on a lock file that names its holder.
+//!
+//! The lock belongs to the open file description, so it goes away with the
+//! process however it ends. The file itself is never deleted: a waiter may
+//! have it open, and a new file at the same path would let a third manager
+//! lock a different inode while the first still runs.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, IoContext, Result};
+use crate::sys;
+
+/// Where balenaOS's manager keeps its lock (`/run` is a tmpfs).
+pub const DEFAULT_PATH: &str = "/run/balena-extension-manager.lock";
+
+/// How long a second manager waits by default.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+
+/// How often a waiter tries again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Held until dropped (or the process ends).
+pub struct Lock {
+    _file: File,
+}
+
+/// Takes the lock, waiting at most `wait`, then writes our PID into it.
+pub fn acquire(path: &Path, wait: Duration) -> Result<Lock> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(path)
+        .ctx(|| format!("cannot open lock file {}", path.display()))?;
+    let deadline = Instant::now() + wait;
+    loop {
+        match sys::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => break,
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {}
+            Err(e) => return Err(Error::io(format!("cannot lock {}", path.display()), &e)),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::new(format!(
+                "{} holds {}; gave up after {}s",
+                holder(&file),
+                path.display(),
+                wait.as_secs()
+            )));
+        }
+        std::thread::sleep(left.min(POLL));
+    }
+    let pid = format!("{}\n", sys::getpid());
+    file.set_len(0)
+        .and_then(|()| file.write_all_at(pid.as_bytes(), 0))
+        .ctx(|| format!("cannot write lock file {}", path.display()))?;
+    Ok(Lock { _file: file })
+}
+
+/// "another manager (pid 1234)", from what the holder wrote.
+fn holder(file: &File) -> String {
+    let mut text = String::new();
+    let _ = file.take(32).read_to_string(&mut text);
+    match text.trim().parse::<u32>() {
+        Ok(pid) => format!("another manager (pid {pid})"),
+        Err(_) => "another manager".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("ber-lock-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_second_locker_waits_then_names_the_holder() {
+        let dir = temp("second");
+        let path = dir.join("manager.lock");
+        let first = acquire(&path, Duration::ZERO).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{}\n", std::process::id()));
+        // flock locks belong to the open file description: a second open
+        // in this same process conflicts with the first.
+        let err = acquire(&path, Duration::from_millis(250)).err().unwrap();
+        assert_eq!(
+            err.msg,
+            format!(
+                "another manager (pid {}) holds {}; gave up after 0s",
+                std::process::id(),
+                path.display()
+            )
+        );
+        drop(first);
+        let again = acquire(&path, Duration::ZERO);
+        assert!(again.is_ok(), "the lock is free once its holder is gone");
+        assert!(path.exists(), "the lock file is never deleted");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_is_a_clear_error() {
+        let dir = temp("missing");
+        let path = dir.join("nope/manager.lock");
+        let err = acquire(&path, Duration::ZERO).err().unwrap();
+        assert_eq!(
+            err.msg,
+            format!(
+                "cannot open lock file {}: no such file or directory",
+                path.display()
+            )
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_holder_that_wrote_no_pid_is_still_named() {
+        let dir = temp("nopid");
+        let path = dir.join("manager.lock");
+        let first = acquire(&path, Duration::ZERO).unwrap();
+        std::fs::write(&path, "").unwrap();
+        let err = acquire(&path, Duration::ZERO).err().unwrap();
+        assert!(err.msg.starts_with("another manager holds "), "{}", err.msg);
+        drop(first);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
