@@ -86,6 +86,10 @@ fn the_other_applets_exit_cleanly_when_stdout_is_closed() {
             &t.join("balena-extension-runtime"),
             &["state-dump", "--help"],
         ),
+        (
+            &t.join("balena-extension-runtime"),
+            &["manager", "cleanup", "--help"],
+        ),
     ];
     for (program, args) in cases {
         let what = format!("{} {}", program.display(), args.join(" "));
@@ -103,10 +107,22 @@ fn an_error_exits_with_its_own_status_when_stderr_is_closed() {
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(read);
     let root = t.join("state");
+    let lock = t.join("manager.lock");
+    let no_engine = format!("unix://{}", t.join("no-engine.sock").display());
     let cases: &[&[&str]] = &[
         &["--root", root.to_str().unwrap(), "state", "missing"],
         &["state"],
         &["frobnicate"],
+        &[
+            "manager",
+            "cleanup",
+            "--host",
+            &no_engine,
+            "--lock-file",
+            lock.to_str().unwrap(),
+            "--log-level",
+            "debug",
+        ],
     ];
     for args in cases {
         // The status it ends with when its error can be read.
