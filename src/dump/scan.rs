@@ -372,6 +372,17 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
+        // Spawning can return before the exec (qemu-user runs vfork as a
+        // fork): wait, bounded, for the stand-in's own command line.
+        let execd = (0..1000).any(|_| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let done = cmdline.starts_with(b"balena-extension-proxy\0");
+            if !done {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            done
+        });
+        assert!(execd, "the stand-in never ran");
         let start = crate::proc::stat(pid).unwrap().start;
         let root = Some("/run/ber");
         assert!(Proxy::of(pid, start, "c1", root) == Proxy::Alive);
