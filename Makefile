@@ -141,7 +141,7 @@ STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(C
 	$(MUSL_RUSTFLAGS)
 BUILD_ENV := CARGO_TARGET_$(TARGET_ENV)_LINKER=$(GCC) RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(STD_ENV)
 
-.PHONY: all compile build dist print-target print-binary demo test unit e2e size bench msrv fuzz fuzz-ci lint clean
+.PHONY: all compile build dist print-target print-binary demo test unit test-cross test-cross-all e2e size bench msrv fuzz fuzz-ci lint clean
 
 all: build
 
@@ -184,8 +184,9 @@ demo: build
 	sh examples/demo.sh $(DIST)/$(BIN)
 
 # The e2e tests need root and the daemons; CI (.ci/run) installs them and
-# sets E2E_REQUIRED=1 so that they can never be skipped there.
-test: unit fuzz-ci
+# sets E2E_REQUIRED=1 so that they can never be skipped there. The whole
+# suite runs on armv7 and aarch64 too (test-cross, below).
+test: unit test-cross-all fuzz-ci
 	@if [ "$$(id -u)" = 0 ] && command -v dockerd >/dev/null && command -v containerd >/dev/null; then \
 		$(MAKE) e2e; \
 	elif [ -n "$$E2E_REQUIRED" ]; then \
@@ -196,8 +197,55 @@ test: unit fuzz-ci
 
 # The e2e test target is part of `cargo test` too; here it has no daemons,
 # so it must be allowed to skip even when CI requires e2e (make e2e).
-unit:
-	E2E_REQUIRED= $(CARGO) test --locked
+# tests/ drive the shipped binary, exactly as `make build` leaves it.
+unit: build
+	E2E_REQUIRED= BER_TEST_BINARY=$(CURDIR)/$(DIST)/$(BIN) $(CARGO) test --locked
+
+# ---- Tests on other architectures ----------------------------------------
+# make test-cross ARCH=armv7|aarch64:
+#  1. the library's unit tests, cross-compiled for the architecture (its
+#     glibc triple: every one has a prebuilt std) and run under qemu-user;
+#  2. tests/ -- the harness stays native -- driving that architecture's
+#     shipped binary (make build ARCH=...), which the kernel runs under
+#     qemu-user through binfmt_misc, and so every process it starts (the
+#     proxy, state-dump, ...). The harness itself must stay native: it is
+#     the shim's subreaper, and qemu-user refuses PR_SET_CHILD_SUBREAPER to
+#     an emulated process.
+# CROSS_BIN= tests another binary instead (CROSS_BUILD=no: no build first).
+TEST_ARCHS := armv7 aarch64
+TC_TRIPLE_armv7   := armv7-unknown-linux-gnueabihf
+TC_TRIPLE_aarch64 := aarch64-unknown-linux-gnu
+TC_CC_armv7       := arm-linux-gnueabihf
+TC_CC_aarch64     := aarch64-linux-gnu
+TC_QEMU_armv7     := arm
+TC_QEMU_aarch64   := aarch64
+TC_DEBS_armv7     := gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+TC_DEBS_aarch64   := gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+TC_TRIPLE := $(TC_TRIPLE_$(ARCH))
+TC_TRIPLE_VAR := $(shell echo '$(TC_TRIPLE)' | tr a-z- A-Z_)
+CROSS_BIN   ?= $(CURDIR)/$(DIST)/$(ARCH)/$(BIN)
+CROSS_BUILD ?= yes
+# Every integration test file (tests/*.rs), not the e2e target nor the
+# library's unit tests again.
+TEST_FILES := $(patsubst tests/%.rs,--test %,$(wildcard tests/*.rs))
+
+test-cross:
+	@[ -n "$(TC_TRIPLE)" ] || { echo "test-cross: ARCH must be one of $(TEST_ARCHS), not \"$(ARCH)\""; exit 1; }
+	@missing=""; for d in $(TC_DEBS_$(ARCH)) qemu-user-static binfmt-support; do \
+		dpkg -s $$d >/dev/null 2>&1 || missing="$$missing $$d"; done; \
+	[ -z "$$missing" ] || { echo "test-cross: needs Debian's$$missing (apt-get install, or .ci/run)"; exit 1; }
+	@rustup target list --installed | grep -qx '$(TC_TRIPLE)' || rustup target add $(TC_TRIPLE)
+	@[ -e /proc/sys/fs/binfmt_misc/qemu-$(TC_QEMU_$(ARCH)) ] || update-binfmts --enable qemu-$(TC_QEMU_$(ARCH)) || \
+		{ echo "test-cross: binfmt_misc does not run $(ARCH) programs (update-binfmts --enable qemu-$(TC_QEMU_$(ARCH)), as root)"; exit 1; }
+	CARGO_TARGET_$(TC_TRIPLE_VAR)_LINKER=$(TC_CC_$(ARCH))-gcc \
+	CARGO_TARGET_$(TC_TRIPLE_VAR)_RUNNER="qemu-$(TC_QEMU_$(ARCH))-static -L /usr/$(TC_CC_$(ARCH))" \
+		$(CARGO) test --locked --lib --target $(TC_TRIPLE)
+	@if [ "$(CROSS_BUILD)" = yes ]; then $(MAKE) --no-print-directory build ARCH=$(ARCH); fi
+	@[ -x "$(CROSS_BIN)" ] || { echo "test-cross: no binary at $(CROSS_BIN)"; exit 1; }
+	E2E_REQUIRED= BER_TEST_BINARY=$(CROSS_BIN) $(CARGO) test --locked --no-fail-fast $(TEST_FILES)
+
+test-cross-all:
+	for a in $(TEST_ARCHS); do $(MAKE) --no-print-directory test-cross ARCH=$$a || exit 1; done
 
 # Fuzzing with cargo-fuzz (libFuzzer) on the stable toolchain: RUSTC_BOOTSTRAP
 # lets it pass its nightly flags. New inputs go to fuzz/runs/ (not committed);

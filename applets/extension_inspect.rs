@@ -68,7 +68,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
                 }
             }
             Long("help") | Short('h') => {
-                print!("{USAGE}");
+                crate::output::print(USAGE)?;
                 return Ok(0);
             }
             Value(v) if target.is_none() => target = Some(v.string()?),
@@ -90,9 +90,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     }
     let report = inspect::inspect(&o)?;
     if json {
-        println!("{}", crate::json::pretty(&report.json()));
+        crate::output::print(&(crate::json::pretty(&report.json()) + "\n"))?;
     } else {
-        print!("{}", render::human(&report));
+        crate::output::print(&render::human(&report))?;
     }
     Ok(if report.valid && report.compatible {
         0

@@ -96,7 +96,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
                 })?;
             }
             Long("help") | Short('h') => {
-                print!("{USAGE}");
+                crate::output::print(USAGE)?;
                 return Ok(0);
             }
             Value(v) if command.is_none() => command = Some(v.string()?),

@@ -115,7 +115,7 @@ impl Command {
 fn run(args: Vec<OsString>) -> Result<()> {
     let inv = match parse(args)? {
         Parsed::Print(text, outcome) => {
-            print!("{text}");
+            crate::output::print(&text)?;
             return outcome;
         }
         Parsed::Run(inv) => inv,
@@ -127,10 +127,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let command = inv.command?;
     log::debug(&format!("command {}", command.name()));
     match command {
-        Command::Print(text) => {
-            print!("{text}");
-            Ok(())
-        }
+        Command::Print(text) => crate::output::print(&text),
         Command::Create(o) => create::create(g, &o),
         Command::Start(id) => start::start(g, &id),
         Command::State(id) => query::state(g, &id),

@@ -52,7 +52,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             Long("json") => o.json = true,
             Long("prune") => o.prune = true,
             Long("help") | Short('h') => {
-                print!("{USAGE}");
+                crate::output::print(USAGE)?;
                 return Ok(0);
             }
             Value(v) => {

@@ -49,47 +49,61 @@ pub fn run(args: Vec<OsString>) -> i32 {
     }
     let Some(applet) = applet else {
         match rest.first().and_then(|f| f.to_str()) {
-            Some("--list") => {
-                for a in APPLETS {
-                    println!("{}", a.names[0]);
-                }
-                return 0;
-            }
+            Some("--list") => return show(&names()),
             Some("--help") | Some("-h") => {
-                print!(
+                return show(&format!(
                     "Usage: balena-extension-runtime APPLET [ARGS...]\n\nApplets:\n{}",
                     applet_list()
-                );
-                return 0;
+                ));
             }
             _ => {}
         }
-        eprintln!("{base}: applet not found");
+        crate::output::eprint_line(&format!("{base}: applet not found"));
         return 127;
     };
     if rest.len() == 1 && rest[0] == "--list" {
-        for a in APPLETS {
-            println!("{}", a.names[0]);
-        }
-        return 0;
+        return show(&names());
     }
     if matches!(
         rest.first().and_then(|f| f.to_str()),
         Some("--help") | Some("-h")
     ) {
-        print!("{}", applet.usage);
-        return 0;
+        return show(applet.usage);
     }
-    match (applet.main)(rest) {
+    finish(&base, applet, (applet.main)(rest))
+}
+
+/// Each applet's own name, one a line, as `--list` prints them.
+fn names() -> String {
+    APPLETS
+        .iter()
+        .map(|a| format!("{}\n", a.names[0]))
+        .collect()
+}
+
+/// Prints dispatch's own output; exit 0, or 1 if stdout cannot be written.
+fn show(text: &str) -> i32 {
+    match crate::output::print(text) {
+        Ok(()) => 0,
+        Err(err) => {
+            crate::output::eprint_line(&format!("balena-extension-runtime: {}", err.msg));
+            err.code
+        }
+    }
+}
+
+/// The applet's exit code; an error is printed and logged here, once.
+fn finish(base: &str, applet: &Applet, outcome: Result<i32>) -> i32 {
+    match outcome {
         Ok(code) => code,
         Err(err) => {
             crate::log::error(&err.msg);
-            let prog = if applet.names.contains(&base.as_str()) {
-                base.as_str()
+            let prog = if applet.names.contains(&base) {
+                base
             } else {
                 applet.names[0]
             };
-            eprintln!("{prog}: {}", err.msg);
+            crate::output::eprint_line(&format!("{prog}: {}", err.msg));
             err.code
         }
     }

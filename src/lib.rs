@@ -16,6 +16,7 @@ pub mod json;
 pub mod labels;
 pub mod log;
 pub mod manager;
+pub mod output;
 pub mod proc;
 pub mod runtime;
 pub mod sha256;

@@ -1,14 +1,15 @@
 // No std `main` shim: its runtime set-up finds the main thread's stack for
 // the stack-overflow handler with pthread_getattr_np, which drags glibc's
 // scanf, strtod and locale machinery into a static binary (~130 KB). The
-// set-up that matters here is done by hand below; argv still comes through
-// std::env (glibc hands it to std before main).
+// set-up that matters here is done by hand below, and the arguments are
+// taken from main's own argc/argv (std::env::args_os() is empty without
+// std's main on musl: only glibc passes argv to std's initialiser).
 // (Test builds keep the harness's own main.)
 #![cfg_attr(not(test), no_main)]
 
 #[cfg(not(test))]
 #[no_mangle]
-extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // Like std's start-up: a closed 0, 1 or 2 is opened on /dev/null, so that
     // no file opened later can become stdout; and SIGPIPE is ignored, so that
     // writes to a closed pipe fail with EPIPE rather than kill us.
@@ -24,8 +25,40 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     }
     // SAFETY: setting a signal disposition to SIG_IGN.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // SAFETY: the C runtime passes argc and an argv of argc NUL-terminated
+    // strings, which live for the whole process.
+    let args = unsafe { arguments(argc, argv) };
     std::process::exit(balena_extension_runtime::dispatch::run(args));
+}
+
+/// The arguments as the kernel passed them, bytes unchanged.
+///
+/// # Safety
+/// `argv` must hold `argc` pointers to NUL-terminated strings.
+#[cfg(not(test))]
+unsafe fn arguments(
+    argc: libc::c_int,
+    argv: *const *const libc::c_char,
+) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let count = if argv.is_null() {
+        0
+    } else {
+        argc.max(0) as usize
+    };
+    (0..count)
+        .map(|i| {
+            // SAFETY: i < argc, so argv[i] is one of the strings (a null
+            // entry, which a caller could force, is read as empty).
+            let arg = unsafe { *argv.add(i) };
+            if arg.is_null() {
+                return std::ffi::OsString::new();
+            }
+            // SAFETY: a NUL-terminated string that outlives this copy.
+            let bytes = unsafe { std::ffi::CStr::from_ptr(arg) }.to_bytes();
+            std::ffi::OsStr::from_bytes(bytes).to_os_string()
+        })
+        .collect()
 }
 
 // The unwinder, in the release builds of the musl targets: std links one

@@ -47,36 +47,50 @@ pub fn is_alive(pid: libc::pid_t, start: u64) -> bool {
     matches!(stat(pid), Some(s) if s.start == start && s.state != b'Z' && s.state != b'X')
 }
 
-/// True if `pid` runs with `arg` as its first argument: the proxy is
-/// `balena-extension-proxy ID`. With the start time, which has only clock
-/// tick resolution, this makes mistaking another process for it practically
-/// impossible.
-pub fn has_first_arg(pid: libc::pid_t, arg: &str) -> bool {
+/// The program name every proxy runs under (argv[0], or its basename).
+pub const PROXY_NAME: &str = "balena-extension-proxy";
+
+/// The container ID and state root a proxy's `/proc/PID/cmdline` names, or
+/// None if it is not a proxy's command line. Natively that is
+/// `NAME ID ROOT`. Under binfmt_misc with qemu-user (the "P" flag), the
+/// kernel puts the emulator and the program's path first:
+/// `INTERPRETER PATH NAME ID ROOT`. Both shapes are accepted exactly: NAME
+/// is `balena-extension-proxy` or a path ending in it, and the emulator's
+/// prefix is two absolute paths, nothing else.
+pub fn proxy_args(cmdline: &[u8]) -> Option<(&[u8], &[u8])> {
+    let body = cmdline.strip_suffix(&[0]).unwrap_or(cmdline);
+    let args: Vec<&[u8]> = body.split(|&b| b == 0).collect();
+    let own = match args.len() {
+        3 => &args[..],
+        5 if args[..2].iter().all(|a| a.starts_with(b"/")) => &args[2..],
+        _ => return None,
+    };
+    let base = own[0].rsplit(|&b| b == b'/').next()?;
+    (base == PROXY_NAME.as_bytes()).then_some((own[1], own[2]))
+}
+
+/// True if `pid` is a proxy started for container `id` in state root
+/// `root` (the arguments create gave it; None: any root, for a state
+/// recorded before the root was). With the start time, which has only
+/// clock-tick resolution, this makes mistaking another process for it
+/// practically impossible.
+pub fn is_proxy_of(pid: libc::pid_t, id: &str, root: Option<&str>) -> bool {
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmdline) => cmdline.split(|&b| b == 0).nth(1) == Some(arg.as_bytes()),
+        Ok(cmdline) => matches!(proxy_args(&cmdline),
+            Some((i, r)) if i == id.as_bytes() && root.is_none_or(|root| r == root.as_bytes())),
         Err(_) => false,
     }
 }
 
-/// Every live process whose arguments after argv[0] are exactly `args`.
-/// Used only to recover when the state that named a process is lost.
-pub fn find_by_args(args: &[&str]) -> Vec<libc::pid_t> {
+/// Every live proxy of container `id` in state root `root`, found by its
+/// arguments. Used only to recover when the state that named it is lost.
+pub fn find_proxies(id: &str, root: &str) -> Vec<libc::pid_t> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
-        .filter(|&pid| {
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            let found: Vec<&[u8]> = cmdline
-                .split(|&b| b == 0)
-                .skip(1)
-                .filter(|a| !a.is_empty())
-                .collect();
-            found.len() == args.len() && found.iter().zip(args).all(|(a, b)| *a == b.as_bytes())
-        })
+        .filter(|&pid| is_proxy_of(pid, id, Some(root)))
         .collect()
 }
 
@@ -420,11 +434,120 @@ mod tests {
     }
 
     #[test]
+    fn start_times_past_32_bits_parse() {
+        // Clock ticks since boot exceed u32 after ~497 days at 100 Hz.
+        let line = "7 (p) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5000000000 0 0";
+        assert_eq!(parse_stat(line).unwrap().start, 5_000_000_000);
+    }
+
+    #[test]
+    fn the_queued_siginfo_is_laid_out_as_libc_reads_it() {
+        // What start writes (queued_info) is what libc's accessors read.
+        let info = queued_info(libc::SIGUSR1, 0x7e);
+        assert!(std::mem::size_of::<QueuedInfo>() >= std::mem::size_of::<libc::siginfo_t>());
+        // SAFETY: QueuedInfo is at least as large as siginfo_t (checked
+        // above) and is plain data.
+        let si = unsafe { &*(&info as *const QueuedInfo).cast::<libc::siginfo_t>() };
+        assert_eq!(si.si_signo, libc::SIGUSR1);
+        assert_eq!(si.si_code, libc::SI_QUEUE);
+        // SAFETY: for SI_QUEUE the union holds pid, uid and value.
+        unsafe {
+            assert_eq!(si.si_pid(), sys::getpid());
+            assert_eq!(si.si_uid(), sys::getuid());
+            assert_eq!(si.si_value().sival_ptr as usize, 0x7e);
+        }
+        assert_eq!(queued_value(si), Some(0x7e));
+    }
+
+    #[test]
+    fn a_queued_signal_carries_its_value_through_the_kernel() {
+        // Thread-directed, to this test's thread only, with the signal
+        // blocked here: sigwaitinfo takes it, nothing else sees it.
+        let sig = libc::SIGRTMIN() + 3;
+        let mut set = sys::empty_sigset();
+        // SAFETY: `set` is a valid sigset; the mask is this thread's own.
+        unsafe {
+            libc::sigaddset(&mut set, sig);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        let info = queued_info(sig, 137);
+        // SAFETY: `info` is a filled siginfo for this process's own thread.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_tgsigqueueinfo,
+                sys::getpid(),
+                libc::gettid(),
+                sig,
+                &info as *const QueuedInfo,
+            )
+        };
+        assert_eq!(r, 0, "{}", io::Error::last_os_error());
+        // SAFETY: `got` is written by sigwaitinfo before it is read.
+        let got = unsafe {
+            let mut got: libc::siginfo_t = std::mem::zeroed();
+            assert_eq!(libc::sigwaitinfo(&set, &mut got), sig);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            got
+        };
+        assert_eq!(queued_value(&got), Some(137));
+    }
+
+    #[test]
+    fn signal_reaches_a_child_through_its_pidfd_and_never_a_reaped_one() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as libc::pid_t;
+        let start = stat(pid).unwrap().start;
+        let ours = || is_alive(pid, start);
+        // Someone else's process (by the check) is never signalled.
+        assert!(!signal(pid, &|| false, libc::SIGTERM, None).unwrap());
+        // A queued value travels with it (pidfd_send_signal with SI_QUEUE).
+        assert!(signal(pid, &ours, libc::SIGUSR1, Some(3)).unwrap());
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGUSR1));
+        assert!(!signal(pid, &ours, libc::SIGTERM, None).unwrap());
+    }
+
+    #[test]
     fn our_own_process_is_alive_and_a_wrong_start_time_is_not() {
         let me = sys::getpid();
         let start = stat(me).unwrap().start;
         assert!(is_alive(me, start));
         assert!(!is_alive(me, start + 1));
+    }
+
+    #[test]
+    fn proxy_command_lines_native_and_under_qemu_binfmt() {
+        let native = b"balena-extension-proxy\0c1\0/run/ber\0";
+        assert!(proxy_args(native) == Some((&b"c1"[..], &b"/run/ber"[..])));
+        let sibling = b"/usr/bin/balena-extension-proxy\0c1\0/run/ber\0";
+        assert!(proxy_args(sibling) == Some((&b"c1"[..], &b"/run/ber"[..])));
+        let emulated = b"/usr/libexec/qemu-binfmt/arm-binfmt-P\0/usr/bin/balena-extension-proxy\0\
+                         /usr/bin/balena-extension-proxy\0c1\0/run/ber\0";
+        assert!(proxy_args(emulated) == Some((&b"c1"[..], &b"/run/ber"[..])));
+        let emulated_self =
+            b"/usr/libexec/qemu-binfmt/aarch64-binfmt-P\0/x/balena-extension-runtime\0\
+                              balena-extension-proxy\0c1\0/run/ber\0";
+        assert!(proxy_args(emulated_self) == Some((&b"c1"[..], &b"/run/ber"[..])));
+        for stranger in [
+            &b"sleep\0c1\0/run/ber\0"[..],
+            b"balena-extension-proxy\0c1\0",
+            b"balena-extension-proxy\0c1\0/run/ber\0extra\0",
+            b"x-balena-extension-proxy\0c1\0/run/ber\0",
+            b"sh\0-c\0balena-extension-proxy\0c1\0/run/ber\0",
+            b"/bin/qemu\0/bin/sh\0sh\0c1\0/run/ber\0",
+            b"/q\0/p\0/q\0balena-extension-proxy\0c1\0/run/ber\0",
+            b"",
+        ] {
+            assert!(
+                proxy_args(stranger).is_none(),
+                "{}",
+                String::from_utf8_lossy(stranger)
+            );
+        }
     }
 
     #[test]

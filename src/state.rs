@@ -70,6 +70,10 @@ pub struct Record {
     /// killed while writing it left (its temp file).
     #[serde(rename = "pidFile")]
     pub pid_file: Option<String>,
+    /// The state root as the proxy got it (its ROOT argument), part of its
+    /// identity. None in a state written before it was recorded.
+    #[serde(rename = "proxyRoot")]
+    pub proxy_root: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -79,9 +83,20 @@ pub struct MountRecord {
 }
 
 impl Record {
-    /// The proxy still runs: same PID, same start time, same ID argument.
+    /// The proxy still runs: same PID, same start time, same ID and root
+    /// arguments.
     pub fn proxy_alive(&self) -> bool {
-        Proxy::of(self.pid, self.pid_start, &self.id) == Proxy::Alive
+        self.proxy() == Proxy::Alive
+    }
+
+    /// What became of the recorded proxy.
+    pub fn proxy(&self) -> Proxy {
+        Proxy::of(
+            self.pid,
+            self.pid_start,
+            &self.id,
+            self.proxy_root.as_deref(),
+        )
     }
 
     /// Signals the proxy, unless it is gone or its PID is someone else's
@@ -114,7 +129,7 @@ pub enum Proxy {
     Zombie,
     Gone,
     /// The PID now belongs to another process (another start time, or not
-    /// `balena-extension-proxy ID`).
+    /// `balena-extension-proxy ID ROOT`).
     Reused,
     /// No PID recorded.
     None,
@@ -122,9 +137,10 @@ pub enum Proxy {
 
 impl Proxy {
     /// The proxy's identity is its PID, its start time (which has only
-    /// clock-tick resolution) and its ID argument; this also tells why a
-    /// recorded proxy is not alive.
-    pub fn of(pid: i32, start: u64, id: &str) -> Proxy {
+    /// clock-tick resolution) and its ID and root arguments (see
+    /// [`crate::proc::is_proxy_of`]); this also tells why a recorded proxy
+    /// is not alive.
+    pub fn of(pid: i32, start: u64, id: &str, root: Option<&str>) -> Proxy {
         if pid <= 0 {
             return Proxy::None;
         }
@@ -132,7 +148,7 @@ impl Proxy {
             None => Proxy::Gone,
             Some(s) if s.start != start => Proxy::Reused,
             Some(s) if s.state == b'Z' || s.state == b'X' => Proxy::Zombie,
-            Some(_) if !crate::proc::has_first_arg(pid, id) => Proxy::Reused,
+            Some(_) if !crate::proc::is_proxy_of(pid, id, root) => Proxy::Reused,
             Some(_) => Proxy::Alive,
         }
     }

@@ -184,10 +184,24 @@ pub fn renameat(dir: RawFd, from: &CStr, to: &CStr) -> io::Result<()> {
 }
 
 /// Renames without replacing an existing `to` (EEXIST instead).
+///
+/// The raw system call, not libc's wrapper: musl (as Rust bundles it) has
+/// no `renameat2` symbol, and the wrapper adds nothing.
 pub fn rename_noreplace(dir: RawFd, from: &CStr, to: &CStr) -> io::Result<()> {
-    // SAFETY: both names are NUL-terminated.
-    check(unsafe { libc::renameat2(dir, from.as_ptr(), dir, to.as_ptr(), libc::RENAME_NOREPLACE) })
-        .map(|_| ())
+    // SAFETY: both names are NUL-terminated; every argument is passed with
+    // the width the system call expects (int descriptors, pointers, unsigned
+    // flags).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            dir,
+            from.as_ptr(),
+            dir,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    check(r as libc::c_int).map(|_| ())
 }
 
 pub fn fsync(fd: RawFd) -> io::Result<()> {
@@ -422,5 +436,22 @@ mod tests {
             super::sort_strings(&mut v);
             assert_eq!(v, want);
         }
+    }
+
+    #[test]
+    fn rename_noreplace_renames_but_never_replaces() {
+        use std::os::fd::AsRawFd;
+        let dir = std::env::temp_dir().join(format!("ber-rename-{}", super::getpid()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::create_dir_all(dir.join("c")).unwrap();
+        let fd = std::fs::File::open(&dir).unwrap();
+        let (a, b, c) = (c"a", c"b", c"c");
+        super::rename_noreplace(fd.as_raw_fd(), a, b).unwrap();
+        assert!(dir.join("b").is_dir() && !dir.join("a").exists());
+        let err = super::rename_noreplace(fd.as_raw_fd(), b, c).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+        assert!(dir.join("b").is_dir());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

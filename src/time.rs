@@ -75,6 +75,21 @@ mod tests {
     }
 
     #[test]
+    fn dates_past_2038_need_no_64_bit_time_t() {
+        // One second past the largest 32-bit time_t, and far beyond.
+        assert_eq!(rfc3339(2_147_483_648, 0), "2038-01-19T03:14:08.000000000Z");
+        assert_eq!(
+            rfc3339(253_402_300_799, 999_999_999),
+            "9999-12-31T23:59:59.999999999Z"
+        );
+        for secs in [2_147_483_647, 2_147_483_648, 4_294_967_296, 253_402_300_799] {
+            assert_eq!(parse_rfc3339_secs(&rfc3339(secs, 0)), Some(secs));
+        }
+        // The clock itself reads as a positive 64-bit count on every target.
+        assert!(now().0 > 1_600_000_000);
+    }
+
+    #[test]
     fn parses_what_it_formats() {
         for secs in [0, 951_782_400, 1_795_431_128, 4_102_444_800] {
             assert_eq!(parse_rfc3339_secs(&rfc3339(secs, 7)), Some(secs));

@@ -21,7 +21,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{bundle, proxies, write_script, Rng, TempDir, OVERLAY};
+use common::{bundle, emulated, proxies, write_script, Rng, TempDir, OVERLAY};
 use reliability::*;
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -62,7 +62,11 @@ fn delay(rng: &mut Rng, phase: Phase) -> Duration {
     } else {
         rng.below(window_ms * 1_000)
     };
-    Duration::from_micros(micros)
+    // An emulated command runs several times slower (qemu-user translates
+    // it afresh at every start): the windows stretch with it, so that the
+    // kills still land inside the commands.
+    let stretch = if emulated() { 5 } else { 1 };
+    Duration::from_micros(micros * stretch)
 }
 
 /// What a killed command left, for the coverage table.

@@ -202,7 +202,7 @@ impl Listing {
     /// A reader that stops early is not an error: the exit status still
     /// tells whether anything is broken.
     fn note(&mut self, e: std::io::Error) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
+        if crate::output::reader_gone(&e) {
             self.closed = true;
         } else {
             self.error = Some(e);

@@ -22,7 +22,9 @@ pub fn prune(dir: &Path, e: &mut Entry) {
     let dead_container = e.kind == "container"
         && e.bundle_exists == Some(false)
         && !e.hook_alive
-        && Proxy::of(e.pid.unwrap_or(0), e.pid_start.unwrap_or(0), &e.id).dead();
+        // Any root here, so a proxy counts as alive rather than not; the
+        // record's full identity is checked again under the lock.
+        && Proxy::of(e.pid.unwrap_or(0), e.pid_start.unwrap_or(0), &e.id, None).dead();
     let leftover = matches!(e.kind.as_str(), "no-state" | "creating")
         && !e.locked
         && e.age_seconds.is_some_and(|a| a > PRUNE_GRACE_SECS);

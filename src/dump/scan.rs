@@ -216,7 +216,7 @@ fn relative(msg: &str, e: &Entry) -> String {
 
 /// Fills an entry from a readable record.
 fn describe(e: &mut Entry, rec: &Record, now: i64) {
-    let proxy = Proxy::of(rec.pid, rec.pid_start, &rec.id);
+    let proxy = rec.proxy();
     let hook_alive = rec.hook_alive();
     e.status = real_status(&rec.status, proxy == Proxy::Alive, hook_alive).into();
     e.recorded_status = Some(rec.status.clone());
@@ -334,7 +334,16 @@ mod tests {
         let meta = std::fs::metadata(&dir).unwrap();
         assert!(held_locks().contains(&lock_key(meta.dev(), meta.ino())));
         drop(f);
-        assert!(!held_locks().contains(&lock_key(meta.dev(), meta.ino())));
+        // Bounded: a child another test thread forks holds the descriptor
+        // (and so the lock) until it execs, which takes longer under qemu.
+        let released = (0..500).any(|_| {
+            let held = held_locks().contains(&lock_key(meta.dev(), meta.ino()));
+            if held {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            !held
+        });
+        assert!(released, "the lock outlived its descriptor");
         std::fs::remove_dir(&dir).unwrap();
     }
 
@@ -349,12 +358,44 @@ mod tests {
 
     #[test]
     fn a_wrong_start_time_or_argument_means_the_pid_was_reused() {
+        use std::os::unix::process::CommandExt;
+        // A stand-in whose command line is a proxy's: `sh` runs the script
+        // `c1` (in its directory) with the argument "/run/ber", and waits.
+        let dir = std::env::temp_dir().join(format!("ber-proxy-of-{}", sys::getpid()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("c1"), "read line\n").unwrap();
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg0("balena-extension-proxy")
+            .args(["c1", "/run/ber"])
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // Spawning can return before the exec (qemu-user runs vfork as a
+        // fork): wait, bounded, for the stand-in's own command line.
+        let execd = (0..1000).any(|_| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let done = cmdline.starts_with(b"balena-extension-proxy\0");
+            if !done {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            done
+        });
+        assert!(execd, "the stand-in never ran");
+        let start = crate::proc::stat(pid).unwrap().start;
+        let root = Some("/run/ber");
+        assert!(Proxy::of(pid, start, "c1", root) == Proxy::Alive);
+        assert!(Proxy::of(pid, start, "c1", None) == Proxy::Alive);
+        assert!(Proxy::of(pid, start + 1, "c1", root) == Proxy::Reused);
+        assert!(Proxy::of(pid, start, "c2", root) == Proxy::Reused);
+        assert!(Proxy::of(pid, start, "c1", Some("/run/other")) == Proxy::Reused);
         let me = sys::getpid();
-        let start = crate::proc::stat(me).unwrap().start;
-        let arg = std::env::args().nth(1).unwrap_or_default();
-        assert!(Proxy::of(me, start, &arg) == Proxy::Alive);
-        assert!(Proxy::of(me, start + 1, &arg) == Proxy::Reused);
-        assert!(Proxy::of(me, start, "not-our-argument") == Proxy::Reused);
-        assert!(Proxy::of(0, 0, "x") == Proxy::None);
+        let my_start = crate::proc::stat(me).unwrap().start;
+        assert!(Proxy::of(me, my_start, "c1", None) == Proxy::Reused);
+        assert!(Proxy::of(0, 0, "x", None) == Proxy::None);
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

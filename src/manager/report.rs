@@ -3,8 +3,6 @@
 //! document at the end). A dry run prints exactly the same; only the
 //! summary line and `dry_run` say it was one.
 
-use std::io::Write;
-
 use crate::json::{array, quote, Obj};
 use crate::log::Level;
 
@@ -97,16 +95,16 @@ impl Report {
     /// One action line on stdout (not with `--json`).
     fn line(&self, text: &str) {
         if !self.json {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
+            // A failed write is not the sweep's failure; a closed reader
+            // ends the output only.
+            let _ = crate::output::print(&format!("{text}\n"));
         }
     }
 
     /// A line on stderr, when the log level lets it through.
     pub fn trace(&self, level: Level, text: &str) {
         if level <= self.level {
-            eprintln!("{text}");
+            crate::output::eprint_line(text);
         }
     }
 
@@ -278,7 +276,10 @@ impl Report {
                 .raw("errors", &array(self.errors.iter().map(|e| quote(e))))
                 .raw("summary", &summary)
                 .end();
-            println!("{}", crate::json::pretty(&doc));
+            if let Err(err) = crate::output::print(&(crate::json::pretty(&doc) + "\n")) {
+                crate::output::eprint_line(&format!("balena-extension-manager: {}", err.msg));
+                return 1;
+            }
         } else {
             self.line(&self.summary());
         }

@@ -23,7 +23,7 @@ pub struct CreateOpts {
 }
 
 /// The name the proxy runs under (and the sibling symlink it is run through).
-pub const PROXY_NAME: &str = "balena-extension-proxy";
+pub use crate::proc::PROXY_NAME;
 
 pub fn create(g: &Globals, o: &CreateOpts) -> Result<()> {
     let id = o.id.as_str();
@@ -88,6 +88,7 @@ pub fn create(g: &Globals, o: &CreateOpts) -> Result<()> {
             .pid_file
             .as_ref()
             .map(|p| absolute(p).display().to_string()),
+        proxy_root: Some(g.root.to_string_lossy().into_owned()),
     };
 
     let root = Root::open(&g.root, true)?;

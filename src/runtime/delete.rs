@@ -84,7 +84,7 @@ fn run_delete_hook(g: &Globals, container: &state::Container, rec: &mut Record) 
     let id = rec.id.clone();
     let warn = |msg: String| {
         crate::log::warn(&msg);
-        eprintln!("warning: {msg}");
+        crate::output::eprint_line(&format!("warning: {msg}"));
     };
     let path = match hooks::find(Path::new(&rec.rootfs), hooks::DELETE) {
         Ok(Some(path)) => path,
@@ -150,7 +150,7 @@ fn not_stopped(id: &str) -> Error {
 /// state root), which no other container shares.
 fn kill_lost_proxies(id: &str, root: &Path) {
     let Some(root) = root.to_str() else { return };
-    for pid in proc::find_by_args(&[id, root]) {
+    for pid in proc::find_proxies(id, root) {
         // SAFETY: kill takes plain values; the process was just identified.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }

@@ -7,6 +7,7 @@ use miniserde::Serialize;
 use super::{load, open_root, Globals};
 use crate::error::Result;
 use crate::json;
+use crate::output::print;
 use crate::state::{self, Lock, Record, Root};
 
 /// OCI state as runc prints it (plus runc's `rootfs`, `created`, `owner`).
@@ -45,8 +46,7 @@ pub fn oci_state(rec: &Record) -> OciState {
 pub fn state(g: &Globals, id: &str) -> Result<()> {
     let root = open_root(g, id)?;
     let (_c, rec) = load(&root, id, Lock::None)?;
-    println!("{}", json::pretty(&json::to_string(&oci_state(&rec))));
-    Ok(())
+    print(&(json::pretty(&json::to_string(&oci_state(&rec))) + "\n"))
 }
 
 pub fn ps(g: &Globals, id: &str, json_format: bool) -> Result<()> {
@@ -60,15 +60,14 @@ pub fn ps(g: &Globals, id: &str, json_format: bool) -> Result<()> {
         pids.push(rec.hook_pid);
     }
     if json_format {
-        println!("{}", json::to_string(&pids));
-        return Ok(());
+        return print(&(json::to_string(&pids) + "\n"));
     }
-    println!("{:<8} CMD", "PID");
+    let mut out = format!("{:<8} CMD\n", "PID");
     for pid in pids {
         let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        println!("{pid:<8} {}", cmd.replace('\0', " ").trim_end());
+        out += &format!("{pid:<8} {}\n", cmd.replace('\0', " ").trim_end());
     }
-    Ok(())
+    print(&out)
 }
 
 pub fn list(g: &Globals, json_format: bool) -> Result<()> {
@@ -83,8 +82,7 @@ pub fn list(g: &Globals, json_format: bool) -> Result<()> {
         }
     }
     if json_format {
-        println!("{}", json::to_string(&states));
-        return Ok(());
+        return print(&(json::to_string(&states) + "\n"));
     }
     let rows: Vec<[String; 6]> = states
         .into_iter()
@@ -99,14 +97,10 @@ pub fn list(g: &Globals, json_format: bool) -> Result<()> {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
-            &rows
-        )
-    );
-    Ok(())
+    print(&table(
+        &["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+        &rows,
+    ))
 }
 
 /// Left-aligned columns separated by three spaces, the last one unpadded.
@@ -151,8 +145,7 @@ pub fn features() -> Result<()> {
         json::quote(crate::VERSION),
         json::quote(crate::COMMIT)
     );
-    println!("{}", json::pretty(&doc));
-    Ok(())
+    print(&(json::pretty(&doc) + "\n"))
 }
 
 #[cfg(test)]

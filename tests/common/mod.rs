@@ -8,9 +8,84 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The binary cargo built for this test run.
+/// The binary under test: `BER_TEST_BINARY` when set (`make test` points it
+/// at the shipped build, `make test-cross` at another architecture's, which
+/// binfmt_misc runs under qemu-user), else the one cargo built for this run.
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_balena-extension-runtime"))
+    match std::env::var_os("BER_TEST_BINARY") {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            // Its name picks the applet, as installed.
+            assert!(
+                path.is_absolute()
+                    && path.is_file()
+                    && path.file_name() == Some("balena-extension-runtime".as_ref()),
+                "BER_TEST_BINARY={} is not an absolute path to a balena-extension-runtime",
+                path.display()
+            );
+            path
+        }
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_balena-extension-runtime")),
+    }
+}
+
+/// The ELF machine (`e_machine`) of a program, from its header.
+pub fn elf_machine(path: &Path) -> u16 {
+    use std::io::Read;
+    let mut head = [0u8; 20];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .unwrap_or_else(|e| panic!("cannot read the ELF header of {}: {e}", path.display()));
+    assert!(
+        head.starts_with(b"\x7fELF"),
+        "{} is not ELF",
+        path.display()
+    );
+    // e_machine follows e_type at offset 18, in the file's byte order.
+    if head[5] == 2 {
+        u16::from_be_bytes([head[18], head[19]])
+    } else {
+        u16::from_le_bytes([head[18], head[19]])
+    }
+}
+
+/// True when the binary under test is for another machine than this test
+/// harness, so the kernel runs it through binfmt_misc under qemu-user.
+pub fn emulated() -> bool {
+    static EMULATED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *EMULATED
+        .get_or_init(|| elf_machine(&binary()) != elf_machine(&std::env::current_exe().unwrap()))
+}
+
+/// A bound on a wait (against hangs, never a timing goal), longer under
+/// emulation: qemu-user translates every program it starts afresh, so a
+/// command takes several times as long as natively.
+pub fn bound(limit: std::time::Duration) -> std::time::Duration {
+    if emulated() {
+        limit * 10
+    } else {
+        limit
+    }
+}
+
+/// For the few checks that cannot hold under qemu-user: true (and says, on
+/// stderr, which test skips `what`, and why) when the binary under test is
+/// emulated. `why` names what emulation changes, e.g. "/proc/PID/exe of an
+/// emulated process is the emulator".
+pub fn skip_when_emulated(what: &str, why: &str) -> bool {
+    let skip = emulated();
+    if skip {
+        // Straight to stderr, not through eprintln!, which the test harness
+        // captures: a skip is shown even when the test passes.
+        use std::io::Write;
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("?");
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped under emulation: {test}: {what}: {why}"
+        );
+    }
+    skip
 }
 
 /// A temporary directory, removed when dropped.
@@ -266,7 +341,7 @@ pub fn running(pid: i32) -> bool {
 /// Polls `cond` for at most `secs` seconds (a bound against hangs, not a
 /// timing goal).
 pub fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let end = std::time::Instant::now() + bound(std::time::Duration::from_secs(secs));
     while std::time::Instant::now() < end {
         if cond() {
             return true;
@@ -302,11 +377,42 @@ pub fn all_proxies(root: &Path) -> Vec<(i32, String)> {
         .collect()
 }
 
-/// The arguments of `pid` (argv[0] first), empty if it is gone.
+/// The arguments of `pid` (argv[0] first), empty if it is gone. Under
+/// binfmt_misc the kernel puts the emulator and the program's path before
+/// them (`/usr/libexec/qemu-binfmt/arm-binfmt-P /path/prog argv0 ...`):
+/// those two are left out, when the first really is the program running.
 pub fn args_of(pid: i32) -> Vec<Vec<u8>> {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmd| cmd.split(|&b| b == 0).map(<[u8]>::to_vec).collect())
-        .unwrap_or_default()
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return Vec::new();
+    };
+    let body = cmdline.strip_suffix(&[0]).unwrap_or(&cmdline);
+    let args: Vec<Vec<u8>> = body.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+    if args.len() > 2 && emulated() && runs_as(pid, &args[0]) {
+        return args[2..].to_vec();
+    }
+    args
+}
+
+/// Arguments as text, for messages.
+pub fn shown(args: &[Vec<u8>]) -> String {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    args.join(" ")
+}
+
+/// True if `program` is the file `pid` runs (its /proc/PID/exe).
+fn runs_as(pid: i32, program: &[u8]) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let program = Path::new(std::ffi::OsStr::from_bytes(program));
+    match (
+        fs::read_link(format!("/proc/{pid}/exe")),
+        fs::canonicalize(program),
+    ) {
+        (Ok(exe), Ok(program)) => exe == program,
+        _ => false,
+    }
 }
 
 /// Every process ID in `/proc`.

@@ -149,9 +149,9 @@ pub fn reap_all() {
     }
 }
 
-/// Polls `cond` until it holds or `limit` passes.
+/// Polls `cond` until it holds or `limit` passes (longer under emulation).
 pub fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
+    let end = Instant::now() + crate::common::bound(limit);
     loop {
         if cond() {
             return true;
