@@ -77,7 +77,7 @@ pub fn proxy_args(cmdline: &[u8]) -> Option<(&[u8], &[u8])> {
 pub fn is_proxy_of(pid: libc::pid_t, id: &str, root: Option<&str>) -> bool {
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(cmdline) => matches!(proxy_args(&cmdline),
-            Some((i, r)) if i == id.as_bytes() && root.is_none_or(|root| r == root.as_bytes())),
+            Some((i, r)) if i == id.as_bytes() && root.map_or(true, |root| r == root.as_bytes())),
         Err(_) => false,
     }
 }
