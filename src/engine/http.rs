@@ -131,9 +131,11 @@ fn connect(socket: &Path, timeout: Duration) -> Result<OwnedFd> {
 fn set_timeout(fd: RawFd, option: libc::c_int, t: Duration) -> io::Result<()> {
     let t = t.max(Duration::from_millis(1));
     let tv = libc::timeval {
-        // Capped so that a 32-bit time_t cannot wrap.
-        tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_usec: t.subsec_micros() as libc::suseconds_t,
+        // Capped so that a 32-bit time_t cannot wrap. The field types are
+        // inferred, not named: the libc crate deprecates its musl time_t
+        // aliases (they are to become 64-bit with musl 1.2's ABI).
+        tv_sec: t.as_secs().min(i32::MAX as u64) as _,
+        tv_usec: t.subsec_micros() as _,
     };
     // SAFETY: setsockopt reads one timeval, of the size given.
     let ret = unsafe {
