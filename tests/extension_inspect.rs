@@ -465,6 +465,16 @@ fn the_labels_balena_os_images_carry_are_explained() {
     let out = stdout(&fx.inspect(&[b.to_str().unwrap()]));
     assert!(out.contains("io.balena.update.requires-reboot"), "{out}");
     assert!(out.contains("override"), "{out}");
+    // The text report explains them too, within 80 columns.
+    assert!(
+        out.contains("  override: a kernel-override extension, priority 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  store: the engine keeps the image on the data partition"),
+        "{out}"
+    );
+    assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
 
     let b =
         fx.bundle("\"io.balena.update.requires-reboot\":\"0\",\"io.balena.image.override\":\"20\"");

@@ -176,6 +176,21 @@ pub fn human(r: &Report) -> String {
         })
         .collect();
     out += &section(&["LABEL", "VALUE", "STATUS"], rows);
+    // What the labels balenaOS itself reads mean for the device: the table
+    // has no room for it, and an engineer on a serial console has no --json
+    // viewer at hand.
+    for l in &r.labels {
+        let device_label = [
+            crate::labels::STORE,
+            crate::labels::OVERRIDE,
+            crate::labels::UPDATE_REQUIRES_REBOOT,
+        ]
+        .contains(&l.name.as_str());
+        if device_label && l.status == OK {
+            let name = super::compat::short_label(&l.name);
+            out += &wrap(&format!("{name}: {}", l.note), "  ", "    ");
+        }
+    }
 
     out.push('\n');
     let mut rows: Vec<[String; 4]> = r
