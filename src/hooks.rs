@@ -122,10 +122,15 @@ pub struct Finished {
 impl Finished {
     /// `container "ID": hook NAME failed (exit status 3): <last line>`.
     pub fn failure(&self, id: &str, name: &str, timeout: Duration) -> String {
-        let mut msg = format!(
-            "container \"{id}\": hook {name} failed ({})",
-            self.outcome.describe(timeout)
-        );
+        format!(
+            "container \"{id}\": hook {name} failed {}",
+            self.how(timeout)
+        )
+    }
+
+    /// How it ended and its last words: `(exit status 3): <last line>`.
+    pub fn how(&self, timeout: Duration) -> String {
+        let mut msg = format!("({})", self.outcome.describe(timeout));
         if !self.last_line.is_empty() {
             msg += ": ";
             msg += &self.last_line;

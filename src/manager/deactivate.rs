@@ -74,14 +74,7 @@ pub fn run(
             hooks::run(NAME, path, &ctx, timeout, sinks, &mut |_| Ok(()));
         match result {
             Ok(f) if f.outcome.success() => {}
-            Ok(f) => {
-                let mut msg = format!("deactivate failed ({})", f.outcome.describe(timeout));
-                if !f.last_line.is_empty() {
-                    msg += ": ";
-                    msg += &f.last_line;
-                }
-                return Err(msg);
-            }
+            Ok(f) => return Err(format!("deactivate failed {}", f.how(timeout))),
             Err(e) => return Err(format!("deactivate failed: {}", e.msg)),
         }
     }
