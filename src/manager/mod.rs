@@ -27,7 +27,7 @@ use crate::labels;
 use crate::log::Level;
 
 use decide::{short_id, volume_mounts};
-use report::{Action, Report, Seen};
+use report::{Action, Report, Seen, Step};
 
 /// How long the engine gets to answer its ping after a failed call.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
@@ -136,7 +136,7 @@ impl Sweep<'_> {
                     volumes: &[],
                 };
                 self.report
-                    .container(&seen, Action::Failed, "", Some(&e.msg));
+                    .container(&seen, Action::Failed, "", Some((Step::Inspect, &e.msg)));
                 self.check_engine();
                 return;
             }
@@ -185,8 +185,12 @@ impl Sweep<'_> {
             if !self.o.dry_run {
                 let forward = self.report.wants(Level::Info);
                 if let Err(msg) = deactivate::run(&c, &hooks, self.o.hook_timeout, forward) {
-                    self.report
-                        .container(&seen, Action::Failed, &d.reason, Some(&msg));
+                    self.report.container(
+                        &seen,
+                        Action::Failed,
+                        &d.reason,
+                        Some((Step::Deactivate, &msg)),
+                    );
                     self.kept_volumes.extend(volumes.iter().cloned());
                     return;
                 }
@@ -202,8 +206,12 @@ impl Sweep<'_> {
                 .report
                 .container(&seen, Action::Removed, &d.reason, None),
             Err(e) => {
-                self.report
-                    .container(&seen, Action::Failed, &d.reason, Some(&e.msg));
+                self.report.container(
+                    &seen,
+                    Action::Failed,
+                    &d.reason,
+                    Some((Step::Remove, &e.msg)),
+                );
                 self.kept_volumes.extend(volumes.iter().cloned());
                 self.check_engine();
                 return;

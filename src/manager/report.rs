@@ -25,6 +25,15 @@ impl Action {
     }
 }
 
+/// The step that failed for a container; it names the report's line.
+#[derive(Clone, Copy)]
+pub enum Step {
+    Inspect,
+    /// Its deactivate hook failed: the container stays.
+    Deactivate,
+    Remove,
+}
+
 /// A container as the report shows it.
 pub struct Seen<'a> {
     pub id: &'a str,
@@ -123,9 +132,15 @@ impl Report {
         self.errors.push(text);
     }
 
-    /// `reason`: why it goes or stays; `failure`: what went wrong, if
-    /// anything (then `action` is Failed).
-    pub fn container(&mut self, c: &Seen, action: Action, reason: &str, failure: Option<&str>) {
+    /// `reason`: why it goes or stays; `failure`: which step went wrong,
+    /// and how, if any (then `action` is Failed).
+    pub fn container(
+        &mut self,
+        c: &Seen,
+        action: Action,
+        reason: &str,
+        failure: Option<(Step, &str)>,
+    ) {
         let what = describe(c.id, c.image, c.state);
         match (action, failure) {
             (Action::Removed, _) => {
@@ -136,13 +151,11 @@ impl Report {
                 self.kept += 1;
                 self.trace(Level::Debug, &format!("kept container {what}: {reason}"));
             }
-            (Action::Failed, Some(f)) => {
-                let text = if f.starts_with("deactivate failed") {
-                    format!("kept container {what}: {f}")
-                } else if c.image.is_none() {
-                    format!("failed to inspect container {what}: {f}")
-                } else {
-                    format!("failed to remove container {what}: {f}")
+            (Action::Failed, Some((step, f))) => {
+                let text = match step {
+                    Step::Deactivate => format!("kept container {what}: {f}"),
+                    Step::Inspect => format!("failed to inspect container {what}: {f}"),
+                    Step::Remove => format!("failed to remove container {what}: {f}"),
                 };
                 self.line(&text);
                 self.errors.push(text);
@@ -160,7 +173,7 @@ impl Report {
                 .opt("error", c.error)
                 .str("action", action.name())
                 .str("reason", reason)
-                .opt("failure", failure)
+                .opt("failure", failure.map(|(_, f)| f))
                 .strs("volumes", c.volumes)
                 .end(),
         );
