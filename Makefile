@@ -219,8 +219,6 @@ TC_CC_armv7       := arm-linux-gnueabihf
 TC_CC_aarch64     := aarch64-linux-gnu
 TC_QEMU_armv7     := arm
 TC_QEMU_aarch64   := aarch64
-TC_DEBS_armv7     := gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
-TC_DEBS_aarch64   := gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 TC_TRIPLE := $(TC_TRIPLE_$(ARCH))
 TC_TRIPLE_VAR := $(shell echo '$(TC_TRIPLE)' | tr a-z- A-Z_)
 CROSS_BIN   ?= $(CURDIR)/$(DIST)/$(ARCH)/$(BIN)
@@ -231,10 +229,10 @@ TEST_FILES := $(patsubst tests/%.rs,--test %,$(wildcard tests/*.rs))
 
 test-cross:
 	@[ -n "$(TC_TRIPLE)" ] || { echo "test-cross: ARCH must be one of $(TEST_ARCHS), not \"$(ARCH)\""; exit 1; }
-	@missing=""; for d in $(TC_DEBS_$(ARCH)) qemu-user-static binfmt-support; do \
+	@sh tests/tools/toolchain.sh $(TC_TRIPLE) prebuilt $(TC_CC_$(ARCH))-gcc
+	@missing=""; for d in qemu-user-static binfmt-support; do \
 		dpkg -s $$d >/dev/null 2>&1 || missing="$$missing $$d"; done; \
 	[ -z "$$missing" ] || { echo "test-cross: needs Debian's$$missing (apt-get install, or .ci/run)"; exit 1; }
-	@rustup target list --installed | grep -qx '$(TC_TRIPLE)' || rustup target add $(TC_TRIPLE)
 	@[ -e /proc/sys/fs/binfmt_misc/qemu-$(TC_QEMU_$(ARCH)) ] || update-binfmts --enable qemu-$(TC_QEMU_$(ARCH)) || \
 		{ echo "test-cross: binfmt_misc does not run $(ARCH) programs (update-binfmts --enable qemu-$(TC_QEMU_$(ARCH)), as root)"; exit 1; }
 	CARGO_TARGET_$(TC_TRIPLE_VAR)_LINKER=$(TC_CC_$(ARCH))-gcc \

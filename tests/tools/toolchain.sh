@@ -1,6 +1,7 @@
 #!/bin/sh
 # What a build for one target needs, installed when missing (`make build`
-# calls it before cargo).
+# calls it before cargo; `make test-cross` for the glibc triples its unit
+# tests are built for).
 #
 #   tests/tools/toolchain.sh TRIPLE STD GCC [MUSL_DEB_ARCH]
 #
