@@ -447,6 +447,24 @@ fn state_reports_stopped_when_the_proxy_died() {
 }
 
 #[test]
+fn a_state_root_that_is_not_utf8_still_knows_its_proxy() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("nonutf8");
+    let mut rt = Runtime::new(t.path());
+    rt.root = t.path().join(std::ffi::OsStr::from_bytes(b"state-\xff"));
+    let b = bundle(t.path(), OVERLAY);
+    let c = rt.create(&b, "nu", &[]);
+    let pid = c.pid.unwrap();
+    // The proxy's root argument is these bytes; the state must not hold a
+    // lossy copy of them, or the live proxy would look like a stranger.
+    assert_eq!(rt.status("nu"), "created");
+    assert_eq!(field(&rt.state_json("nu"), "pid"), pid.to_string());
+    assert!(rt.run(&["delete", "--force", "nu"]).status.success());
+    assert!(eventually(5, || !running(pid)));
+    reap(pid);
+}
+
+#[test]
 fn state_json_matches_the_oci_schema() {
     let t = TempDir::new("oci");
     let rt = Runtime::new(t.path());

@@ -88,7 +88,10 @@ pub fn create(g: &Globals, o: &CreateOpts) -> Result<()> {
             .pid_file
             .as_ref()
             .map(|p| absolute(p).display().to_string()),
-        proxy_root: Some(g.root.to_string_lossy().into_owned()),
+        // Compared byte for byte with the proxy's argument: a root that is
+        // not UTF-8 cannot be recorded as a JSON string, so none is (any
+        // root then matches, as for a state written before the root was).
+        proxy_root: g.root.to_str().map(str::to_string),
     };
 
     let root = Root::open(&g.root, true)?;
