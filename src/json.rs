@@ -3,15 +3,13 @@
 //! every error message, and indentation for people.
 
 use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use miniserde::de::{Map, Seq, Visitor};
 use miniserde::json;
 use miniserde::{make_place, Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 
 /// A JSON string literal, escaped.
 pub fn quote(s: &str) -> String {
@@ -147,31 +145,13 @@ pub fn array(items: impl Iterator<Item = String>) -> String {
 }
 
 /// Reads a whole text file of at most `cap` bytes, refusing symlinks when
-/// `nofollow` is set. The cap keeps a hostile or broken file from taking the
-/// device's memory.
+/// `nofollow` is set, and anything but a regular file (see `readfile`).
 pub fn read_text(path: &Path, cap: u64, nofollow: bool) -> Result<String> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true)
-        .custom_flags(libc::O_CLOEXEC | if nofollow { libc::O_NOFOLLOW } else { 0 });
-    let file = opts
-        .open(path)
-        .ctx(|| format!("cannot open {}", path.display()))?;
-    read_text_from(file, path, cap)
+    read_text_from(crate::readfile::open(path, nofollow)?, path, cap)
 }
 
 pub fn read_text_from(file: File, path: &Path, cap: u64) -> Result<String> {
-    let mut bytes = Vec::new();
-    file.take(cap + 1)
-        .read_to_end(&mut bytes)
-        .ctx(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() as u64 > cap {
-        return Err(Error::new(format!(
-            "{} is larger than {} bytes",
-            path.display(),
-            cap
-        )));
-    }
-    String::from_utf8(bytes)
+    String::from_utf8(crate::readfile::read_from(file, path, cap)?)
         .map_err(|_| Error::new(format!("{} is not UTF-8 text", path.display())))
 }
 

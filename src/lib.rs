@@ -18,6 +18,7 @@ pub mod log;
 pub mod manager;
 pub mod output;
 pub mod proc;
+pub mod readfile;
 pub mod runtime;
 pub mod sha256;
 pub mod signals;

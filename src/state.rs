@@ -476,7 +476,7 @@ impl Container<'_> {
         let file = match sys::openat(
             self.dir.as_raw_fd(),
             &name,
-            libc::O_RDONLY | libc::O_NOFOLLOW,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
             0,
         ) {
             Ok(fd) => std::fs::File::from(fd),

@@ -140,7 +140,7 @@ pub enum Exec {
 
 /// Reads the shebang line or the ELF program interpreter of `path`.
 pub fn exec_kind(path: &Path) -> std::io::Result<Exec> {
-    let mut file = File::open(path)?;
+    let mut file = crate::readfile::open(path, false).map_err(|e| std::io::Error::other(e.msg))?;
     let mut head = [0u8; 256];
     let mut n = 0;
     while n < head.len() {

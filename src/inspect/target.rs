@@ -171,13 +171,8 @@ pub fn engine_layers(docker_root: &Path, id: &str) -> Result<(PathBuf, Vec<PathB
         .join("image/overlay2/layerdb/mounts")
         .join(id)
         .join("mount-id");
-    let mount_id = fs::read_to_string(&mount_id_path)
-        .ctx(|| {
-            format!(
-                "engine container \"{id}\" has no overlay2 layer ({})",
-                mount_id_path.display()
-            )
-        })?
+    let mount_id = crate::json::read_text(&mount_id_path, 4096, false)
+        .map_err(|e| e.context(format!("engine container \"{id}\" has no overlay2 layer")))?
         .trim()
         .to_string();
     if mount_id.is_empty() || mount_id.contains('/') || mount_id.starts_with('.') {
@@ -197,7 +192,7 @@ pub fn engine_layers(docker_root: &Path, id: &str) -> Result<(PathBuf, Vec<PathB
     }
     let mut layers = vec![layer.join("diff")];
     let lower_path = layer.join("lower");
-    if let Ok(lower) = fs::read_to_string(&lower_path) {
+    if let Ok(lower) = crate::json::read_text(&lower_path, 1 << 20, false) {
         let real_store = store.canonicalize().unwrap_or_else(|_| store.clone());
         for short in lower.trim().split(':').filter(|s| !s.is_empty()) {
             let link = store.join(short);

@@ -64,8 +64,9 @@ pub fn ps(g: &Globals, id: &str, json_format: bool) -> Result<()> {
     }
     let mut out = format!("{:<8} CMD\n", "PID");
     for pid in pids {
-        let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        out += &format!("{pid:<8} {}\n", cmd.replace('\0', " ").trim_end());
+        let cmd = crate::proc::cmdline(pid).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        out += &format!("{pid:<8} {}\n", cmd.trim_end());
     }
     print(&out)
 }
