@@ -36,7 +36,8 @@ Options:
   --lock-file PATH     one manager at a time (default
                        /run/balena-extension-manager.lock)
   --lock-wait SECONDS  how long to wait for another manager (default 60)
-  --timeout SECONDS    limit on each engine call (default 30)
+  --timeout SECONDS    limit on each engine call, whole answer included
+                       (default 30); on all of them, ten times that
   --hook-timeout SECONDS
                        limit on each deactivate hook (default 60)
   --log-level LEVEL    error, warn, info or debug (default info): what goes

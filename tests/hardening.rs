@@ -178,3 +178,93 @@ fn class1_a_fifo_where_a_file_is_read_is_refused_at_once() {
     assert_eq!(r.code, 0, "{}", r.err);
     assert!(!root.join("x").exists(), "the entry is gone");
 }
+
+/// A fake engine on a unix socket: every connection gets its request read,
+/// then `answer` runs on it (in a thread of its own), until the test ends.
+fn fake_engine(
+    dir: &Path,
+    answer: impl Fn(&mut std::os::unix::net::UnixStream) + Send + Sync + Copy + 'static,
+) -> std::path::PathBuf {
+    use std::io::Read;
+    let socket = dir.join("engine.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut byte = [0u8; 1];
+                while !req.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
+                    req.push(byte[0]);
+                }
+                answer(&mut s);
+            });
+        }
+    });
+    socket
+}
+
+/// One byte a second of a valid answer: every read gets something.
+fn trickle(s: &mut std::os::unix::net::UnixStream) {
+    use std::io::Write;
+    let body = "[]";
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    for b in answer.bytes().cycle().take(120) {
+        if s.write_all(&[b]).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// A chunked body that never ends, a chunk every 100 ms.
+fn endless_chunks(s: &mut std::os::unix::net::UnixStream) {
+    use std::io::Write;
+    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n[\r\n");
+    for _ in 0..1200 {
+        if s.write_all(b"2\r\n  \r\n").is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn class2_an_engine_call_ends_at_its_limit_however_the_answer_trickles() {
+    let t = TempDir::new("trickle");
+    for name in ["trickle", "chunks"] {
+        let dir = t.join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let socket = match name {
+            "trickle" => fake_engine(&dir, trickle),
+            _ => fake_engine(&dir, endless_chunks),
+        };
+        let host = format!("unix://{}", socket.display());
+        let lock = dir.join("lock");
+        let args = [
+            "cleanup",
+            "--host",
+            &host,
+            "--lock-file",
+            lock.to_str().unwrap(),
+            "--timeout",
+            "2",
+        ];
+        // The limit is 2 s a call; without a deadline on the whole answer
+        // the call runs as long as the engine keeps sending.
+        let r = run_bounded(
+            applet("balena-extension-manager", &args),
+            name,
+            Duration::from_secs(20),
+        );
+        assert_eq!(r.code, 1, "{name}: {}{}", r.out, r.err);
+        assert!(
+            r.err.contains("did not answer within 2s"),
+            "{name}: {}",
+            r.err
+        );
+        assert_eq!(r.err.lines().count(), 1, "{name}: {}", r.err);
+    }
+}
