@@ -25,6 +25,7 @@ pub mod signals;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod text;
 pub mod time;
 pub mod tty;
 

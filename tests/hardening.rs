@@ -268,3 +268,96 @@ fn class2_an_engine_call_ends_at_its_limit_however_the_answer_trickles() {
         assert_eq!(r.err.lines().count(), 1, "{name}: {}", r.err);
     }
 }
+
+/// An engine answering every call with a 500 whose message holds a line
+/// end, an escape sequence and 5 MiB more.
+fn hostile_message(s: &mut std::os::unix::net::UnixStream) {
+    use std::io::Write;
+    let body = format!(
+        "{{\"message\":\"boom\\nFORGED line \\u001b[2J{}\"}}",
+        "x".repeat(5 << 20)
+    );
+    let _ = s.write_all(
+        format!(
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+}
+
+#[test]
+fn class4_text_output_is_one_safe_line_per_line() {
+    let t = TempDir::new("text");
+    // A label value and a file name that would recolour the terminal and
+    // forge a row of the text report.
+    let b = bundle(
+        t.path(),
+        &format!(
+            "{OVERLAY},\"io.balena.image.kernel-version\":\"5.15\\u001b[31m\\nFORGED row\",\
+             \"io.balena.image.store\":\"data\\u001b]0;title\\u0007\""
+        ),
+    );
+    fs::create_dir_all(b.join("rootfs/etc")).unwrap();
+    fs::write(b.join("rootfs/etc/evil\x1b[2J\nFORGED file"), "x").unwrap();
+    fs::create_dir_all(t.join("host/etc")).unwrap();
+    fs::write(t.join("host/etc/evil\x1b[2J\nFORGED file"), "y").unwrap();
+    let (host, state) = (t.join("host"), t.join("state"));
+    let args = [
+        "--host-root",
+        host.to_str().unwrap(),
+        "--root",
+        state.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ];
+    let r = run_bounded(applet("extension-inspect", &args), "inspect", TEN_S);
+    for (name, text) in [("stdout", &r.out), ("stderr", &r.err)] {
+        assert!(!text.contains('\x1b'), "{name} holds an escape: {text}");
+        assert!(!text.contains('\x07'), "{name} holds a bell: {text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("FORGED")),
+            "{name} holds a forged line: {text}"
+        );
+    }
+    assert!(r.out.contains("5.15\\x1b"), "{}", r.out);
+    // --json stays exact.
+    let mut json_args = vec!["--json"];
+    json_args.extend_from_slice(&args);
+    let r = run_bounded(
+        applet("extension-inspect", &json_args),
+        "inspect --json",
+        TEN_S,
+    );
+    assert!(r.out.contains("5.15\\u001b[31m\\nFORGED row"), "{}", r.out);
+
+    // The engine's message: one line, escaped, cut.
+    let socket = fake_engine(t.path(), hostile_message);
+    let host = format!("unix://{}", socket.display());
+    let lock = t.join("lock");
+    let args = [
+        "cleanup",
+        "--host",
+        &host,
+        "--lock-file",
+        lock.to_str().unwrap(),
+    ];
+    let r = run_bounded(applet("balena-extension-manager", &args), "manager", TEN_S);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert_eq!(
+        r.err.lines().count(),
+        1,
+        "{}",
+        &r.err[..r.err.len().min(300)]
+    );
+    assert!(r.err.len() < 8192, "{} bytes of stderr", r.err.len());
+    assert!(
+        r.err.contains("500: boom\\nFORGED line \\x1b[2J"),
+        "{}",
+        &r.err[..300]
+    );
+    assert!(
+        r.err.trim_end().ends_with("more bytes)"),
+        "{}",
+        &r.err[r.err.len() - 100..]
+    );
+}
