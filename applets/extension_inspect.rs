@@ -53,9 +53,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     while let Some(arg) = p.next()? {
         match arg {
             Long("json") => json = true,
-            Long("host-root") => o.host_root = p.value()?.into(),
-            Long("docker-root") => o.docker_root = p.value()?.into(),
-            Long("root") => o.state_root = p.value()?.into(),
+            Long("host-root") => o.host_root = crate::dispatch::path_value(&mut p, "--host-root")?,
+            Long("docker-root") => o.docker_root = crate::dispatch::path_value(&mut p, "--docker-root")?,
+            Long("root") => o.state_root = crate::dispatch::path_value(&mut p, "--root")?,
             Long("label") => {
                 let kv = p.value()?.string()?;
                 match kv.split_once('=') {

@@ -167,12 +167,48 @@ pub fn parse<T: Deserialize>(text: &str, path: &Path, expected: &str) -> Result<
 pub fn invalid(text: &str, name: &dyn std::fmt::Display, expected: &str) -> Error {
     let what = if json::from_str::<Any>(text).is_ok() {
         format!("is valid JSON but not {expected}")
+    } else if let Some(number) = out_of_range(text) {
+        format!("is valid JSON but its number {number} is out of range")
     } else if text.trim().is_empty() {
         "is empty".to_string()
     } else {
         "is not valid JSON (truncated or corrupt)".to_string()
     };
     Error::new(format!("{name} {what}"))
+}
+
+/// The first number of `text` that the parser refuses only for its size
+/// (`1e400`), when `text` is valid JSON once such numbers are zeros.
+fn out_of_range(text: &str) -> Option<String> {
+    let mut zeroed = String::with_capacity(text.len());
+    let mut first = None;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if in_string {
+            (in_string, escaped) = (escaped || c != '"', !escaped && c == '\\');
+            zeroed.push(c);
+        } else if c == '-' || c.is_ascii_digit() {
+            let mut end = i + 1;
+            while let Some(&(j, d)) = chars.peek() {
+                if !(d.is_ascii_digit() || "+-.eE".contains(d)) {
+                    break;
+                }
+                end = j + 1;
+                chars.next();
+            }
+            let number = &text[i..end];
+            let big = number.len() > 18 || number.contains(['e', 'E']);
+            if big && first.is_none() && json::from_str::<Any>(number).is_err() {
+                first = Some(number.to_string());
+            }
+            zeroed.push_str(if big { "0" } else { number });
+        } else {
+            in_string = c == '"';
+            zeroed.push(c);
+        }
+    }
+    first.filter(|_| json::from_str::<Any>(&zeroed).is_ok())
 }
 
 /// Reads and parses a capped JSON file.
@@ -273,6 +309,14 @@ mod tests {
         );
         assert_eq!(err(""), "/b/config.json is empty");
         assert!(parse::<T>("{\"a\":1,\"unknown\":[{}]}", p, "x").is_ok());
+        assert_eq!(
+            err("{\"s\":\"1e999\\\"\",\"b\":2e3,\"a\":1e400}"),
+            "/b/config.json is valid JSON but its number 1e400 is out of range"
+        );
+        assert_eq!(
+            err("{\"a\":1e400"),
+            "/b/config.json is not valid JSON (truncated or corrupt)"
+        );
     }
 
     #[test]

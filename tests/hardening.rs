@@ -180,10 +180,10 @@ fn class1_a_fifo_where_a_file_is_read_is_refused_at_once() {
 }
 
 /// A fake engine on a unix socket: every connection gets its request read,
-/// then `answer` runs on it (in a thread of its own), until the test ends.
+/// then `answer` runs on the request and the connection (in a thread of its own), until the test ends.
 fn fake_engine(
     dir: &Path,
-    answer: impl Fn(&mut std::os::unix::net::UnixStream) + Send + Sync + Copy + 'static,
+    answer: impl Fn(&str, &mut std::os::unix::net::UnixStream) + Send + Sync + Copy + 'static,
 ) -> std::path::PathBuf {
     use std::io::Read;
     let socket = dir.join("engine.sock");
@@ -196,7 +196,7 @@ fn fake_engine(
                 while !req.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
                     req.push(byte[0]);
                 }
-                answer(&mut s);
+                answer(&String::from_utf8_lossy(&req), &mut s);
             });
         }
     });
@@ -204,7 +204,7 @@ fn fake_engine(
 }
 
 /// One byte a second of a valid answer: every read gets something.
-fn trickle(s: &mut std::os::unix::net::UnixStream) {
+fn trickle(_: &str, s: &mut std::os::unix::net::UnixStream) {
     use std::io::Write;
     let body = "[]";
     let answer = format!(
@@ -220,7 +220,7 @@ fn trickle(s: &mut std::os::unix::net::UnixStream) {
 }
 
 /// A chunked body that never ends, a chunk every 100 ms.
-fn endless_chunks(s: &mut std::os::unix::net::UnixStream) {
+fn endless_chunks(_: &str, s: &mut std::os::unix::net::UnixStream) {
     use std::io::Write;
     let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n[\r\n");
     for _ in 0..1200 {
@@ -271,7 +271,7 @@ fn class2_an_engine_call_ends_at_its_limit_however_the_answer_trickles() {
 
 /// An engine answering every call with a 500 whose message holds a line
 /// end, an escape sequence and 5 MiB more.
-fn hostile_message(s: &mut std::os::unix::net::UnixStream) {
+fn hostile_message(_: &str, s: &mut std::os::unix::net::UnixStream) {
     use std::io::Write;
     let body = format!(
         "{{\"message\":\"boom\\nFORGED line \\u001b[2J{}\"}}",
@@ -360,4 +360,160 @@ fn class4_text_output_is_one_safe_line_per_line() {
         "{}",
         &r.err[r.err.len() - 100..]
     );
+}
+
+/// `body` as a 200 answer.
+fn ok(s: &mut std::os::unix::net::UnixStream, body: &str) {
+    use std::io::Write;
+    let _ = s.write_all(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+}
+
+/// An engine with one extension container whose exit code is `1e400`.
+fn huge_exit_code(req: &str, s: &mut std::os::unix::net::UnixStream) {
+    let path = req.split(' ').nth(1).unwrap_or("");
+    let id = "a1".repeat(32);
+    if path.contains("/containers/json") {
+        ok(
+            s,
+            &format!("[{{\"Id\":\"{id}\",\"ImageID\":\"sha256:1\",\"State\":\"exited\"}}]"),
+        );
+    } else if path.contains("/containers/") {
+        ok(
+            s,
+            &format!(
+                "{{\"Id\":\"{id}\",\"Name\":\"/x\",\"Image\":\"sha256:1\",\
+                 \"State\":{{\"Status\":\"exited\",\"Error\":\"\",\"ExitCode\":1e400}},\
+                 \"Config\":{{\"Image\":\"ext:1\",\"Labels\":{{{OVERLAY}}}}},\"Mounts\":[]}}"
+            ),
+        );
+    } else if path.contains("/images/json") {
+        ok(s, "[]");
+    } else if path.contains("/volumes") {
+        ok(s, "{\"Volumes\":[]}");
+    } else {
+        ok(s, "OK");
+    }
+}
+
+#[test]
+fn class6_messages_say_what_is_wrong() {
+    let t = TempDir::new("msgs");
+    // An empty path option is a usage error (exit 1 from the runtime, as
+    // runc exits, 2 from the others).
+    for (name, args, code) in [
+        ("balena-extension-runtime", &["--root=", "list"][..], 1),
+        ("state-dump", &["--root="][..], 2),
+        ("extension-inspect", &["--root=", "x"][..], 2),
+        (
+            "balena-extension-manager",
+            &["--lock-file=", "cleanup"][..],
+            2,
+        ),
+    ] {
+        let r = run_bounded(applet(name, args), name, TEN_S);
+        assert_eq!(r.code, code, "{name}: {}", r.err);
+        assert!(
+            r.err.contains("wants a path, got an empty value"),
+            "{name}: {}",
+            r.err
+        );
+    }
+
+    // An override priority too large for one is said to be too large.
+    let b = bundle(
+        t.path(),
+        &format!("{OVERLAY},\"io.balena.image.override\":\"99999999999999999999\""),
+    );
+    let host = t.join("host");
+    fs::create_dir_all(&host).unwrap();
+    let args = ["--host-root", host.to_str().unwrap(), b.to_str().unwrap()];
+    let r = run_bounded(applet("extension-inspect", &args), "inspect", TEN_S);
+    assert!(r.out.contains("at most 4294967295"), "{}", r.out);
+    assert!(
+        !r.out.contains("expected a non-negative integer"),
+        "{}",
+        r.out
+    );
+
+    let lock = t.join("lock");
+    let manager = |host: &str, lock: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "cleanup",
+            "--host",
+            host,
+            "--lock-file",
+            lock.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run_bounded(applet("balena-extension-manager", &args), "manager", TEN_S)
+    };
+
+    // A number too large for its field is valid JSON, out of range.
+    let dir = t.join("engine");
+    fs::create_dir_all(&dir).unwrap();
+    let socket = format!("unix://{}", fake_engine(&dir, huge_exit_code).display());
+    let r = manager(&socket, &lock, &[]);
+    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
+    assert!(
+        r.out
+            .contains("is valid JSON but its number 1e400 is out of range"),
+        "{}",
+        r.out
+    );
+
+    // A regular file where the socket should be.
+    let file = t.join("not-a-socket");
+    fs::write(&file, "").unwrap();
+    let r = manager(&format!("unix://{}", file.display()), &lock, &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("not-a-socket: not a socket"), "{}", r.err);
+
+    // A symlinked lock file is refused as one, not as a loop.
+    let link = t.join("lock-link");
+    std::os::unix::fs::symlink(&lock, &link).unwrap();
+    let r = manager(&socket, &link, &[]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.err.contains("lock-link is a symbolic link; refused"),
+        "{}",
+        r.err
+    );
+
+    // The holder is named only while it holds: a PID a finished run left
+    // (here: a live process that holds nothing) is not blamed.
+    let held = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock)
+        .unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let mut bystander = Command::new("sleep").arg("30").spawn().unwrap();
+    fs::write(&lock, format!("{}\n", bystander.id())).unwrap();
+    let r = manager(&socket, &lock, &["--lock-wait", "0"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("another manager holds"), "{}", r.err);
+    assert!(!r.err.contains("pid"), "a stale PID is named: {}", r.err);
+    fs::write(&lock, format!("{}\n", std::process::id())).unwrap();
+    let r = manager(&socket, &lock, &["--lock-wait", "0"]);
+    assert!(
+        r.err.contains(&format!("(pid {})", std::process::id())),
+        "{}",
+        r.err
+    );
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    drop(held);
+    // A run that ends leaves no PID behind.
+    let r = manager(&socket, &lock, &[]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert_eq!(fs::read(&lock).unwrap(), b"", "the PID outlived its run");
 }

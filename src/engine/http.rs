@@ -103,6 +103,14 @@ impl Read for Socket {
 /// too; reading the answer is bounded by the call's deadline (`Socket`).
 fn connect(socket: &Path, timeout: Duration) -> Result<OwnedFd> {
     let fail = |e: &io::Error| {
+        // Connecting to a file that is no socket fails as if refused.
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::metadata(socket).is_ok_and(|m| !m.file_type().is_socket()) {
+            return Error::new(format!(
+                "cannot connect to {}: not a socket",
+                socket.display()
+            ));
+        }
         let hint = match e.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::ECONNREFUSED) => " (is the engine running?)",
             _ => "",
