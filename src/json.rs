@@ -179,36 +179,38 @@ pub fn invalid(text: &str, name: &dyn std::fmt::Display, expected: &str) -> Erro
 
 /// The first number of `text` that the parser refuses only for its size
 /// (`1e400`), when `text` is valid JSON once such numbers are zeros.
-fn out_of_range(text: &str) -> Option<String> {
-    let mut zeroed = String::with_capacity(text.len());
+fn out_of_range(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let mut zeroed = Vec::with_capacity(bytes.len());
     let mut first = None;
-    let (mut in_string, mut escaped) = (false, false);
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if in_string {
-            (in_string, escaped) = (escaped || c != '"', !escaped && c == '\\');
-            zeroed.push(c);
-        } else if c == '-' || c.is_ascii_digit() {
-            let mut end = i + 1;
-            while let Some(&(j, d)) = chars.peek() {
-                if !(d.is_ascii_digit() || "+-.eE".contains(d)) {
-                    break;
-                }
-                end = j + 1;
-                chars.next();
+    let (mut i, mut in_string) = (0, false);
+    while i < bytes.len() {
+        let c = bytes[i];
+        let start = i;
+        i += 1;
+        if in_string && c == b'\\' {
+            // The escaped byte too: an escaped quote does not end the string.
+            i = (i + 1).min(bytes.len());
+        } else if in_string {
+            in_string = c != b'"';
+        } else if c == b'-' || c.is_ascii_digit() {
+            while i < bytes.len() && (bytes[i].is_ascii_digit() || b"+-.eE".contains(&bytes[i])) {
+                i += 1;
             }
-            let number = &text[i..end];
-            let big = number.len() > 18 || number.contains(['e', 'E']);
-            if big && first.is_none() && json::from_str::<Any>(number).is_err() {
-                first = Some(number.to_string());
+            let number = &text[start..i];
+            if json::from_str::<Any>(number).is_err() && number.bytes().any(|b| b.is_ascii_digit())
+            {
+                first = first.or(Some(number));
+                zeroed.push(b'0');
+                continue;
             }
-            zeroed.push_str(if big { "0" } else { number });
         } else {
-            in_string = c == '"';
-            zeroed.push(c);
+            in_string = c == b'"';
         }
+        zeroed.extend_from_slice(&bytes[start..i]);
     }
-    first.filter(|_| json::from_str::<Any>(&zeroed).is_ok())
+    let zeroed = std::str::from_utf8(&zeroed).ok()?;
+    first.filter(|_| json::from_str::<Any>(zeroed).is_ok())
 }
 
 /// Reads and parses a capped JSON file.

@@ -94,23 +94,21 @@ fn holder(file: &File) -> String {
 
 /// True when `/proc/locks` lists a lock of `pid` on `file`'s inode, as
 /// `1: FLOCK  ADVISORY  WRITE PID MAJOR:MINOR:INODE 0 EOF` (hex, hex,
-/// decimal).
+/// decimal); a waiter's line has `->` and holds nothing.
 fn holds(file: &File, pid: u32) -> bool {
     let Ok(st) = sys::fstat(file.as_raw_fd()) else {
         return false;
     };
-    let id = format!(
-        "{:02x}:{:02x}:{}",
+    let needle = format!(
+        " {pid} {:02x}:{:02x}:{} ",
         libc::major(st.st_dev),
         libc::minor(st.st_dev),
         st.st_ino
     );
-    let pid = pid.to_string();
     let locks = crate::readfile::small("/proc/locks", 16 << 20).unwrap_or_default();
-    String::from_utf8_lossy(&locks).lines().any(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        f.get(1) != Some(&"->") && f.get(4) == Some(&pid.as_str()) && f.get(5) == Some(&id.as_str())
-    })
+    String::from_utf8_lossy(&locks)
+        .lines()
+        .any(|line| !line.contains("->") && line.contains(&needle))
 }
 
 #[cfg(test)]
