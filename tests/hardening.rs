@@ -517,3 +517,59 @@ fn class6_messages_say_what_is_wrong() {
     assert_eq!(r.code, 1, "{}", r.err);
     assert_eq!(fs::read(&lock).unwrap(), b"", "the PID outlived its run");
 }
+
+#[test]
+fn class5_an_unknown_id_is_unknown_at_any_length() {
+    let t = TempDir::new("ids");
+    let root = t.join("state");
+    fs::create_dir_all(&root).unwrap();
+    let rt = |args: &[&str]| {
+        let mut all = vec!["--root", root.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run_bounded(applet("balena-extension-runtime", &all), "runtime", TEN_S)
+    };
+    for n in [10, 245, 246, 300, 2000] {
+        let id = "a".repeat(n);
+        let r = rt(&["state", &id]);
+        assert_eq!(r.code, 1, "{n}: {}", r.err);
+        assert!(
+            r.err.trim_end().ends_with("\" does not exist"),
+            "{n}: {}",
+            r.err
+        );
+        let r = rt(&["delete", "--force", &id]);
+        assert_eq!(r.code, 0, "{n}: {}", r.err);
+        let r = rt(&["kill", &id, "9"]);
+        assert!(
+            r.err.trim_end().ends_with("\" does not exist"),
+            "{n}: {}",
+            r.err
+        );
+    }
+    // create takes as long an ID as a directory can be named, and says so.
+    let b = bundle(t.path(), OVERLAY);
+    let r = rt(&["create", "--bundle", b.to_str().unwrap(), &"a".repeat(246)]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("246 bytes long: at most 245"), "{}", r.err);
+    assert_eq!(fs::read_dir(&root).unwrap().count(), 0, "nothing left");
+    let id = "b".repeat(245);
+    let mut create = applet(
+        "balena-extension-runtime",
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "create",
+            "--bundle",
+            b.to_str().unwrap(),
+            &id,
+        ],
+    );
+    create.stdout(Stdio::null()).stderr(Stdio::null());
+    become_subreaper();
+    let status = retry_busy(|| create.status()).unwrap();
+    assert!(status.success(), "a 245-byte ID is created");
+    let r = rt(&["state", &id]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let r = rt(&["delete", "--force", &id]);
+    assert_eq!(r.code, 0, "{}", r.err);
+}
