@@ -573,3 +573,42 @@ fn class5_an_unknown_id_is_unknown_at_any_length() {
     let r = rt(&["delete", "--force", &id]);
     assert_eq!(r.code, 0, "{}", r.err);
 }
+
+/// The number after `"key": ` in the first place it appears after `after`.
+fn number_after(text: &str, after: &str, key: &str) -> u64 {
+    let rest = &text[text
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after} in {text}"))..];
+    let rest = &rest[rest.find(&format!("\"{key}\": ")).unwrap() + key.len() + 4..];
+    rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap()]
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn class5_names_that_are_not_utf8_are_inspected_as_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("bytes");
+    let odd = |s: &[u8]| std::ffi::OsStr::from_bytes(s).to_os_string();
+    // The target directory's own name is not UTF-8 (a bare rootfs).
+    let rootfs = t.path().join(odd(b"rootfs-\xff"));
+    let host = t.join("host");
+    for dir in [&rootfs, &host] {
+        fs::create_dir_all(dir.join("etc")).unwrap();
+        fs::write(dir.join("etc").join(odd(b"b\xffd.conf")), "x").unwrap();
+        fs::create_dir_all(dir.join(odd(b"opt\xfe"))).unwrap();
+        fs::write(dir.join(odd(b"opt\xfe")).join("tool"), "x").unwrap();
+    }
+    let mut cmd = applet::<&OsStr>("extension-inspect", &[]);
+    cmd.args(["--json", "--root"])
+        .arg(t.join("state"))
+        .arg("--host-root")
+        .arg(&host)
+        .args(["--label", "io.balena.image.class=overlay"])
+        .arg(&rootfs);
+    let r = run_bounded(cmd, "inspect", TEN_S);
+    assert_ne!(r.code, 2, "refused as usage: {}", r.err);
+    assert_eq!(number_after(&r.out, "\"content\"", "files"), 2, "{}", r.out);
+    // Both files are on the host too: both shadow it.
+    assert_eq!(number_after(&r.out, "\"shadows\"", "count"), 2, "{}", r.out);
+}

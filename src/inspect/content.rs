@@ -2,6 +2,7 @@
 //! whiteout, delete) a host path listed, flagged when the host needs it.
 
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::files::{self, View};
@@ -95,11 +96,12 @@ pub(super) fn check_content(
     };
     // Directories the host does not have (or has as a non-directory): what
     // is below them is new and needs no lookup.
-    // Kept sorted, for binary search.
-    let mut fresh: Vec<String> = Vec::new();
-    let mark_fresh = |fresh: &mut Vec<String>, path: &str| {
-        if let Err(i) = fresh.binary_search_by(|p| p.as_str().cmp(path)) {
-            fresh.insert(i, path.to_string());
+    // Kept sorted, for binary search; bytes, as names are.
+    let mut fresh: Vec<Vec<u8>> = Vec::new();
+    let mark_fresh = |fresh: &mut Vec<Vec<u8>>, path: &Path| {
+        let path = path.as_os_str().as_bytes();
+        if let Err(i) = fresh.binary_search_by(|p| p.as_slice().cmp(path)) {
+            fresh.insert(i, path.to_vec());
         }
     };
     view.walk(&mut |e| {
@@ -119,16 +121,19 @@ pub(super) fn check_content(
         if e.path == "/hooks" || e.path.starts_with("/hooks/") {
             return;
         }
-        let parent = &e.path[..e.path.rfind('/').unwrap_or(0)];
-        let parent_fresh = fresh.binary_search_by(|p| p.as_str().cmp(parent)).is_ok();
+        let parent = e
+            .raw
+            .parent()
+            .map_or(&b""[..], |p| p.as_os_str().as_bytes());
+        let parent_fresh = fresh.binary_search_by(|p| p.as_slice().cmp(parent)).is_ok();
         let host_meta = if parent_fresh {
             None
         } else {
-            host_lookup(host, e.path, false).map(|(_, hm)| hm)
+            host_lookup(host, e.raw, false).map(|(_, hm)| hm)
         };
         let Some(hm) = host_meta else {
             if m.is_dir() && !e.whiteout {
-                mark_fresh(&mut fresh, e.path);
+                mark_fresh(&mut fresh, e.raw);
             }
             return;
         };
@@ -136,7 +141,7 @@ pub(super) fn check_content(
             if hm.is_dir() {
                 return; // Directories merge.
             }
-            mark_fresh(&mut fresh, e.path);
+            mark_fresh(&mut fresh, e.raw);
         }
         let reason = danger(e.path, hm.is_dir(), own);
         s.count += 1;

@@ -3,6 +3,7 @@
 //! its `config.v2.json`, files from the engine's overlay2 layer store).
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -31,12 +32,12 @@ pub struct Target {
     pub label_source: String,
 }
 
-pub fn resolve(target: &str, state_root: &Path, docker_root: &Path) -> Result<Target> {
+pub fn resolve(target: &OsStr, state_root: &Path, docker_root: &Path) -> Result<Target> {
     let path = Path::new(target);
     if path.is_dir() {
         let dir = path
             .canonicalize()
-            .ctx(|| format!("cannot resolve {target}"))?;
+            .ctx(|| format!("cannot resolve {}", path.display()))?;
         return if dir.join("config.json").exists() {
             bundle(&dir, docker_root)
         } else {
@@ -50,16 +51,17 @@ pub fn resolve(target: &str, state_root: &Path, docker_root: &Path) -> Result<Ta
             })
         };
     }
-    if state::validate_id(target).is_ok() {
-        if let Some(t) = runtime_container(target, state_root)? {
+    if let Some(id) = target.to_str().filter(|t| state::validate_id(t).is_ok()) {
+        if let Some(t) = runtime_container(id, state_root)? {
             return Ok(t);
         }
-        if let Some(t) = engine_container(target, docker_root)? {
+        if let Some(t) = engine_container(id, docker_root)? {
             return Ok(t);
         }
     }
     Err(Error::usage(format!(
-        "\"{target}\" is not a directory, a container in {} or an engine container in {}",
+        "\"{}\" is not a directory, a container in {} or an engine container in {}",
+        path.display(),
         state_root.display(),
         docker_root.join("containers").display()
     )))
