@@ -612,3 +612,47 @@ fn class5_names_that_are_not_utf8_are_inspected_as_bytes() {
     // Both files are on the host too: both shadow it.
     assert_eq!(number_after(&r.out, "\"shadows\"", "count"), 2, "{}", r.out);
 }
+
+#[test]
+fn class3_shadows_are_judged_through_the_hosts_own_symlinks() {
+    let t = TempDir::new("usr");
+    let (rootfs, host) = (t.join("rootfs"), t.join("host"));
+    // A merged-/usr host: /bin and /lib64 are symlinks into /usr.
+    for dir in ["usr/bin", "usr/lib64", "etc"] {
+        fs::create_dir_all(host.join(dir)).unwrap();
+    }
+    fs::write(host.join("usr/bin/sh"), "").unwrap();
+    fs::write(host.join("usr/lib64/ld-linux-x86-64.so.2"), "").unwrap();
+    std::os::unix::fs::symlink("usr/bin", host.join("bin")).unwrap();
+    std::os::unix::fs::symlink("usr/lib64", host.join("lib64")).unwrap();
+    for dir in ["bin", "lib64"] {
+        fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    fs::write(rootfs.join("bin/sh"), "").unwrap();
+    fs::write(rootfs.join("lib64/ld-linux-x86-64.so.2"), "").unwrap();
+    let state = t.join("state");
+    let args = [
+        "--root",
+        state.to_str().unwrap(),
+        "--host-root",
+        host.to_str().unwrap(),
+        "--label",
+        "io.balena.image.class=overlay",
+        rootfs.to_str().unwrap(),
+    ];
+    let r = run_bounded(applet("extension-inspect", &args), "inspect", TEN_S);
+    assert_eq!(r.code, 1, "not compatible: {}", r.out);
+    assert!(r.out.contains("2 dangerous"), "{}", r.out);
+    // The problems, unwrapped.
+    let flat = r.out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("shadows /bin (hides the shell: the host's /bin is a symlink to /usr/bin)"),
+        "{}",
+        r.out
+    );
+    assert!(
+        flat.contains("shadows /lib64 (hides the dynamic loader"),
+        "{}",
+        r.out
+    );
+}
