@@ -56,7 +56,9 @@ pub fn init(path: &str, json: bool, max: Level) -> Result<()> {
         .create(true)
         .append(true)
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
+        // O_NONBLOCK: a FIFO with no reader fails the open at once instead
+        // of hanging it; on a regular file it changes nothing.
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .ctx(|| format!("cannot open log file {path}"))?;
     let _ = LOGGER.set(Logger { file, json, max });

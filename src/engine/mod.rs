@@ -599,6 +599,19 @@ mod tests {
     }
 
     #[test]
+    fn a_call_gets_what_is_left_of_the_sweep_and_none_once_it_is_spent() {
+        let t = Duration::from_secs(30);
+        let mut e = Engine::new(PathBuf::from("/nonexistent.sock"), t);
+        assert_eq!(e.limit().unwrap(), t);
+        e.deadline = Some(Instant::now() + Duration::from_secs(5));
+        let left = e.limit().unwrap();
+        assert!(left <= Duration::from_secs(5) && left > Duration::ZERO);
+        e.deadline = Some(Instant::now());
+        let err = e.containers(true).err().unwrap().msg;
+        assert_eq!(err, "engine: the time limit of the whole sweep is spent");
+    }
+
+    #[test]
     fn error_answers_carry_the_engines_message() {
         let resp = |status, reason: &str, body: &[u8]| http::Response {
             status,
