@@ -662,3 +662,51 @@ fn class3_shadows_are_judged_through_the_hosts_own_symlinks() {
         r.out
     );
 }
+
+#[test]
+fn class1_start_does_not_hang_on_a_container_fifo_nobody_reads() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let t = TempDir::new("noreader");
+    let root = t.join("state");
+    let b = bundle(t.path(), OVERLAY);
+    write_script(&b.join("rootfs/hooks/start"), "#!/bin/sh\necho started\n");
+    become_subreaper();
+    // The container's stdout is a FIFO, as containerd's shim gives it; its
+    // reader goes away after create, as when the shim is gone.
+    let fifo = t.join("stdout");
+    mkfifo(&fifo);
+    let reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let writer = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let mut create = applet(
+        "balena-extension-runtime",
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "create",
+            "--bundle",
+            b.to_str().unwrap(),
+            "nr",
+        ],
+    );
+    create
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::null());
+    let status = retry_busy(|| create.status()).unwrap();
+    assert!(status.success(), "create");
+    drop(create);
+    drop(reader);
+    let rt = |args: &[&str], what: &str| {
+        let mut all = vec!["--root", root.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run_bounded(applet("balena-extension-runtime", &all), what, TEN_S)
+    };
+    let r = rt(&["start", "nr"], "start");
+    assert_eq!(r.code, 0, "{}", r.err);
+    let r = rt(&["delete", "--force", "nr"], "delete");
+    assert_eq!(r.code, 0, "{}", r.err);
+}
