@@ -274,7 +274,7 @@ pub fn abi_digest(value: &str) -> String {
 /// Where `/lib/modules/<release>/Module.symvers` is under `root`, symlinks
 /// resolved inside it; None when there is none.
 pub fn symvers_path(root: &Path, release: &str) -> Option<PathBuf> {
-    host_lookup(root, Path::new(&symvers_abs(release)), true).map(|(path, _)| path)
+    host_lookup(root, &symvers_abs(release), true).map(|(path, _)| path)
 }
 
 fn symvers_abs(release: &str) -> String {
@@ -283,7 +283,7 @@ fn symvers_abs(release: &str) -> String {
 
 /// Reads a small host file; None when it is missing or unreadable.
 fn host_text(root: &Path, abs: &str) -> Option<String> {
-    let (path, _) = host_lookup(root, Path::new(abs), true)?;
+    let (path, _) = host_lookup(root, abs, true)?;
     crate::json::read_text(&path, MAX_HOST_TEXT, false).ok()
 }
 

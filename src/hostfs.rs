@@ -14,7 +14,13 @@ const MAX_HOPS: usize = 40;
 /// the real root). The last component is followed only with `follow_last`.
 /// Returns where it really is and its `lstat`, or None if it does not
 /// exist.
-pub fn host_lookup(host: &Path, abs: &Path, follow_last: bool) -> Option<(PathBuf, Metadata)> {
+pub fn host_lookup(host: &Path, abs: &str, follow_last: bool) -> Option<(PathBuf, Metadata)> {
+    host_lookup_path(host, Path::new(abs), follow_last)
+}
+
+/// [`host_lookup`] of a path as bytes: a name that is not UTF-8 is looked
+/// up as it is.
+pub fn host_lookup_path(host: &Path, abs: &Path, follow_last: bool) -> Option<(PathBuf, Metadata)> {
     let mut todo: Vec<OsString> = Vec::new();
     push_components(&mut todo, abs);
     let mut cur: Vec<OsString> = Vec::new();
@@ -88,15 +94,15 @@ mod tests {
         fs::write(host.join("usr/bin/busybox"), "").unwrap();
         symlink("/usr/bin", host.join("bin")).unwrap();
         symlink("busybox", host.join("usr/bin/sh")).unwrap();
-        let (p, m) = host_lookup(&host, Path::new("/bin/sh"), true).unwrap();
+        let (p, m) = host_lookup(&host, "/bin/sh", true).unwrap();
         assert_eq!(p, host.join("usr/bin/busybox"));
         assert!(m.is_file());
-        let (p, m) = host_lookup(&host, Path::new("/bin/sh"), false).unwrap();
+        let (p, m) = host_lookup(&host, "/bin/sh", false).unwrap();
         assert_eq!(p, host.join("usr/bin/sh"));
         assert!(m.file_type().is_symlink());
-        assert!(host_lookup(&host, Path::new("/bin/bash"), true).is_none());
+        assert!(host_lookup(&host, "/bin/bash", true).is_none());
         symlink("/loop", host.join("loop")).unwrap();
-        assert!(host_lookup(&host, Path::new("/loop"), true).is_none());
+        assert!(host_lookup(&host, "/loop", true).is_none());
         fs::remove_dir_all(&host).unwrap();
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::files::{self, View};
 use super::{Content, Findings, Shadow, Shadows, MAX_SHADOWS};
 use crate::glob;
-use crate::hostfs::host_lookup;
+use crate::hostfs::host_lookup_path;
 
 /// This program's path on the host, if it lives inside the host root.
 pub(super) fn own_path(host: &Path) -> Option<String> {
@@ -129,7 +129,7 @@ pub(super) fn check_content(
         let host_meta = if parent_fresh {
             None
         } else {
-            host_lookup(host, e.raw, false).map(|(_, hm)| hm)
+            host_lookup_path(host, e.raw, false).map(|(_, hm)| hm)
         };
         let Some(hm) = host_meta else {
             if m.is_dir() && !e.whiteout {
@@ -148,7 +148,7 @@ pub(super) fn check_content(
         // through that symlink: judge it as hiding the directory, under
         // both names.
         let through = if m.is_dir() && !e.whiteout && hm.file_type().is_symlink() {
-            host_lookup(host, e.raw, true)
+            host_lookup_path(host, e.raw, true)
                 .filter(|(_, dm)| dm.is_dir())
                 .and_then(|(real, _)| {
                     let rel = real.strip_prefix(host).ok()?;

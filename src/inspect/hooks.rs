@@ -125,6 +125,6 @@ fn script_interpreter(host: &Path, interp: &str, arg: Option<&str>) -> (String, 
 
 fn host_executable(host: &Path, abs: &str) -> bool {
     abs.starts_with('/')
-        && host_lookup(host, Path::new(abs), true)
+        && host_lookup(host, abs, true)
             .is_some_and(|(_, m)| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
