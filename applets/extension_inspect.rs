@@ -42,7 +42,7 @@ not be read), 2 usage error or TARGET not found.
 pub fn main(args: Vec<OsString>) -> Result<i32> {
     let mut p = lexopt::Parser::from_args(args);
     let mut o = Options {
-        target: String::new(),
+        target: OsString::new(),
         host_root: PathBuf::from("/"),
         docker_root: PathBuf::from(DEFAULT_DOCKER_ROOT),
         state_root: crate::state::default_root(),
@@ -53,9 +53,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     while let Some(arg) = p.next()? {
         match arg {
             Long("json") => json = true,
-            Long("host-root") => o.host_root = p.value()?.into(),
-            Long("docker-root") => o.docker_root = p.value()?.into(),
-            Long("root") => o.state_root = p.value()?.into(),
+            Long("host-root") => o.host_root = crate::dispatch::path_value(&mut p, "--host-root")?,
+            Long("docker-root") => o.docker_root = crate::dispatch::path_value(&mut p, "--docker-root")?,
+            Long("root") => o.state_root = crate::dispatch::path_value(&mut p, "--root")?,
             Long("label") => {
                 let kv = p.value()?.string()?;
                 match kv.split_once('=') {
@@ -71,7 +71,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
                 crate::output::print(USAGE)?;
                 return Ok(0);
             }
-            Value(v) if target.is_none() => target = Some(v.string()?),
+            // A path is bytes: a directory whose name is not UTF-8 is
+            // still a directory.
+            Value(v) if target.is_none() => target = Some(v),
             Value(v) => {
                 return Err(Error::usage(format!(
                     "one TARGET only (got \"{}\" too; see --help)",

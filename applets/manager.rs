@@ -36,7 +36,8 @@ Options:
   --lock-file PATH     one manager at a time (default
                        /run/balena-extension-manager.lock)
   --lock-wait SECONDS  how long to wait for another manager (default 60)
-  --timeout SECONDS    limit on each engine call (default 30)
+  --timeout SECONDS    limit on each engine call, whole answer included
+                       (default 30); on all of them, ten times that
   --hook-timeout SECONDS
                        limit on each deactivate hook (default 60)
   --log-level LEVEL    error, warn, info or debug (default info): what goes
@@ -81,9 +82,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             Long("stale-os") => o.stale_os = true,
             Long("dry-run") => o.dry_run = true,
             Long("json") => o.json = true,
-            Long("host-root") => o.host_root = p.value()?.into(),
+            Long("host-root") => o.host_root = crate::dispatch::path_value(&mut p, "--host-root")?,
             Long("host") => o.host = Some(p.value()?.string()?),
-            Long("lock-file") => o.lock_file = p.value()?.into(),
+            Long("lock-file") => o.lock_file = crate::dispatch::path_value(&mut p, "--lock-file")?,
             Long("lock-wait") => o.lock_wait = seconds(&mut p, "--lock-wait", true)?,
             Long("timeout") => o.timeout = seconds(&mut p, "--timeout", false)?,
             Long("hook-timeout") => o.hook_timeout = seconds(&mut p, "--hook-timeout", false)?,

@@ -152,7 +152,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let mut level = Level::Info;
     let command = loop {
         match p.next()? {
-            Some(Long("root")) => g.root = p.value()?.into(),
+            Some(Long("root")) => g.root = crate::dispatch::path_value(&mut p, "--root")?,
             Some(Long("log")) => log_file = Some(p.value()?.string()?),
             Some(Long("log-format")) => {
                 log_json = match p.value()?.string()?.as_str() {
@@ -166,7 +166,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
                 level = Level::parse(&v).ok_or_else(|| Error::usage(format!("unknown log level \"{v}\"")))?;
             }
             Some(Long("debug")) => level = Level::Debug,
-            Some(Long("docker-root")) => g.docker_root = p.value()?.into(),
+            Some(Long("docker-root")) => g.docker_root = crate::dispatch::path_value(&mut p, "--docker-root")?,
             Some(Long("hook-timeout")) => g.hook_timeout = parse_timeout(&p.value()?.string()?)?,
             Some(Long("systemd-cgroup")) => {}
             Some(Long("criu")) | Some(Long("rootless")) => {
@@ -208,7 +208,7 @@ fn parse_command(p: &mut lexopt::Parser, command: &str) -> Result<Command> {
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("bundle") | Short('b') => o.bundle = p.value()?.into(),
-                    Long("pid-file") => o.pid_file = Some(p.value()?.into()),
+                    Long("pid-file") => o.pid_file = Some(crate::dispatch::path_value(p, "--pid-file")?),
                     Long("console-socket") => o.console_socket = Some(p.value()?.into()),
                     Long("no-pivot") | Long("no-new-keyring") => {}
                     Long("preserve-fds") => {

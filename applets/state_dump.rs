@@ -47,7 +47,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     };
     while let Some(arg) = p.next()? {
         match arg {
-            Long("root") => o.roots.push(p.value()?.into()),
+            Long("root") => o.roots.push(crate::dispatch::path_value(&mut p, "--root")?),
             Long("all-roots") | Short('a') => o.all_roots = true,
             Long("json") => o.json = true,
             Long("prune") => o.prune = true,

@@ -17,6 +17,18 @@ pub struct Applet {
     pub main: fn(Vec<OsString>) -> Result<i32>,
 }
 
+/// A path option's value (`--root DIR`). Empty is a usage error: it would
+/// quietly mean the current directory, or fail later and vaguely.
+pub fn path_value(p: &mut lexopt::Parser, option: &str) -> Result<std::path::PathBuf> {
+    let value = p.value()?;
+    if value.is_empty() {
+        return Err(crate::error::Error::usage(format!(
+            "{option} wants a path, got an empty value"
+        )));
+    }
+    Ok(value.into())
+}
+
 pub fn find(name: &str) -> Option<&'static Applet> {
     APPLETS.iter().find(|a| a.names.contains(&name))
 }

@@ -15,8 +15,14 @@ const MAX_HOPS: usize = 40;
 /// Returns where it really is and its `lstat`, or None if it does not
 /// exist.
 pub fn host_lookup(host: &Path, abs: &str, follow_last: bool) -> Option<(PathBuf, Metadata)> {
+    host_lookup_path(host, Path::new(abs), follow_last)
+}
+
+/// [`host_lookup`] of a path as bytes: a name that is not UTF-8 is looked
+/// up as it is.
+pub fn host_lookup_path(host: &Path, abs: &Path, follow_last: bool) -> Option<(PathBuf, Metadata)> {
     let mut todo: Vec<OsString> = Vec::new();
-    push_components(&mut todo, Path::new(abs));
+    push_components(&mut todo, abs);
     let mut cur: Vec<OsString> = Vec::new();
     let mut hops = 0;
     let mut last: Option<Metadata> = None;

@@ -3,15 +3,13 @@
 //! every error message, and indentation for people.
 
 use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use miniserde::de::{Map, Seq, Visitor};
 use miniserde::json;
 use miniserde::{make_place, Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 
 /// A JSON string literal, escaped.
 pub fn quote(s: &str) -> String {
@@ -147,31 +145,13 @@ pub fn array(items: impl Iterator<Item = String>) -> String {
 }
 
 /// Reads a whole text file of at most `cap` bytes, refusing symlinks when
-/// `nofollow` is set. The cap keeps a hostile or broken file from taking the
-/// device's memory.
+/// `nofollow` is set, and anything but a regular file (see `readfile`).
 pub fn read_text(path: &Path, cap: u64, nofollow: bool) -> Result<String> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true)
-        .custom_flags(libc::O_CLOEXEC | if nofollow { libc::O_NOFOLLOW } else { 0 });
-    let file = opts
-        .open(path)
-        .ctx(|| format!("cannot open {}", path.display()))?;
-    read_text_from(file, path, cap)
+    read_text_from(crate::readfile::open(path, nofollow)?, path, cap)
 }
 
 pub fn read_text_from(file: File, path: &Path, cap: u64) -> Result<String> {
-    let mut bytes = Vec::new();
-    file.take(cap + 1)
-        .read_to_end(&mut bytes)
-        .ctx(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() as u64 > cap {
-        return Err(Error::new(format!(
-            "{} is larger than {} bytes",
-            path.display(),
-            cap
-        )));
-    }
-    String::from_utf8(bytes)
+    String::from_utf8(crate::readfile::read_from(file, path, cap)?)
         .map_err(|_| Error::new(format!("{} is not UTF-8 text", path.display())))
 }
 
@@ -187,12 +167,43 @@ pub fn parse<T: Deserialize>(text: &str, path: &Path, expected: &str) -> Result<
 pub fn invalid(text: &str, name: &dyn std::fmt::Display, expected: &str) -> Error {
     let what = if json::from_str::<Any>(text).is_ok() {
         format!("is valid JSON but not {expected}")
+    } else if let Some(number) = out_of_range(text) {
+        format!("holds a number out of range ({number})")
     } else if text.trim().is_empty() {
         "is empty".to_string()
     } else {
         "is not valid JSON (truncated or corrupt)".to_string()
     };
     Error::new(format!("{name} {what}"))
+}
+
+/// The first number outside the strings of `text` that the parser refuses
+/// for its size alone (`1e400`, past what an f64 holds).
+fn out_of_range(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let (mut i, mut in_string) = (0, false);
+    while i < bytes.len() {
+        let (c, start) = (bytes[i], i);
+        i += 1;
+        if in_string && c == b'\\' {
+            // The escaped byte too: an escaped quote does not end the string.
+            i += 1;
+        } else if in_string {
+            in_string = c != b'"';
+        } else if c == b'-' || c.is_ascii_digit() {
+            while i < bytes.len() && (bytes[i].is_ascii_digit() || b"+-.eE".contains(&bytes[i])) {
+                i += 1;
+            }
+            let number = &text[start..i];
+            if number.bytes().any(|b| b.is_ascii_digit()) && json::from_str::<Any>(number).is_err()
+            {
+                return Some(number);
+            }
+        } else {
+            in_string = c == b'"';
+        }
+    }
+    None
 }
 
 /// Reads and parses a capped JSON file.
@@ -293,6 +304,14 @@ mod tests {
         );
         assert_eq!(err(""), "/b/config.json is empty");
         assert!(parse::<T>("{\"a\":1,\"unknown\":[{}]}", p, "x").is_ok());
+        assert_eq!(
+            err("{\"s\":\"1e999\\\"\",\"b\":2e3,\"a\":1e400}"),
+            "/b/config.json holds a number out of range (1e400)"
+        );
+        assert_eq!(
+            err("{\"a\":1.5e-3,\"b\":-"),
+            "/b/config.json is not valid JSON (truncated or corrupt)"
+        );
     }
 
     #[test]

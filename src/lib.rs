@@ -18,12 +18,14 @@ pub mod log;
 pub mod manager;
 pub mod output;
 pub mod proc;
+pub mod readfile;
 pub mod runtime;
 pub mod sha256;
 pub mod signals;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod text;
 pub mod time;
 pub mod tty;
 

@@ -56,7 +56,9 @@ pub fn init(path: &str, json: bool, max: Level) -> Result<()> {
         .create(true)
         .append(true)
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
+        // O_NONBLOCK: a FIFO with no reader fails the open at once instead
+        // of hanging it; on a regular file it changes nothing.
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .ctx(|| format!("cannot open log file {path}"))?;
     let _ = LOGGER.set(Logger { file, json, max });
@@ -65,6 +67,7 @@ pub fn init(path: &str, json: bool, max: Level) -> Result<()> {
 
 /// One log line, as the configured format wants it.
 pub fn format_line(json: bool, level: Level, msg: &str, time: &str) -> String {
+    let msg = &crate::text::line(msg);
     if json {
         format!(
             "{{\"level\":\"{}\",\"msg\":{},\"time\":\"{}\"}}\n",
@@ -111,11 +114,20 @@ mod tests {
 
     #[test]
     fn json_lines_are_what_the_shim_decodes() {
-        let line = format_line(true, Level::Error, "bad \"label\"\nx", "T");
+        let line = format_line(true, Level::Error, "bad \"label\"", "T");
         assert_eq!(
             line,
-            "{\"level\":\"error\",\"msg\":\"bad \\\"label\\\"\\nx\",\"time\":\"T\"}\n"
+            "{\"level\":\"error\",\"msg\":\"bad \\\"label\\\"\",\"time\":\"T\"}\n"
         );
+    }
+
+    #[test]
+    fn messages_follow_the_one_line_rule() {
+        // The shim shows `msg` to the user: escaped and cut as on stderr.
+        let line = format_line(true, Level::Error, "a\nb\x1b[2J", "T");
+        assert!(line.contains("\"msg\":\"a\\\\nb\\\\x1b[2J\""), "{line}");
+        let line = format_line(false, Level::Error, &"x".repeat(1 << 20), "T");
+        assert!(line.len() < 2 * crate::text::MAX_SHOWN, "{}", line.len());
     }
 
     #[test]

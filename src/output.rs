@@ -26,10 +26,11 @@ pub fn reader_gone(err: &std::io::Error) -> bool {
     err.kind() == std::io::ErrorKind::BrokenPipe
 }
 
-/// Writes a message line to stderr. If nobody reads stderr any more the
-/// message is lost, but the command still ends with its own exit status
-/// (`eprintln!` would abort).
+/// Writes a message line to stderr, as one safe line (`text::line`). If
+/// nobody reads stderr any more the message is lost, but the command still
+/// ends with its own exit status (`eprintln!` would abort).
 pub fn eprint_line(text: &str) {
+    let text = crate::text::line(text);
     let mut err = std::io::stderr().lock();
     let _ = err
         .write_all(text.as_bytes())

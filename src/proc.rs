@@ -23,8 +23,8 @@ pub fn stat(pid: libc::pid_t) -> Option<Stat> {
     if pid <= 0 {
         return None;
     }
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
+    let bytes = crate::readfile::small(&format!("/proc/{pid}/stat"), 4096)?;
+    parse_stat(&String::from_utf8_lossy(&bytes))
 }
 
 /// Parses a stat line. The command name (field 2) may hold spaces and
@@ -75,11 +75,17 @@ pub fn proxy_args(cmdline: &[u8]) -> Option<(&[u8], &[u8])> {
 /// clock-tick resolution, this makes mistaking another process for it
 /// practically impossible.
 pub fn is_proxy_of(pid: libc::pid_t, id: &str, root: Option<&str>) -> bool {
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmdline) => matches!(proxy_args(&cmdline),
+    match cmdline(pid) {
+        Some(cmdline) => matches!(proxy_args(&cmdline),
             Some((i, r)) if i == id.as_bytes() && root.map_or(true, |root| r == root.as_bytes())),
-        Err(_) => false,
+        None => false,
     }
+}
+
+/// A process's `/proc/PID/cmdline` (NUL-separated arguments); None when
+/// it is gone. Capped: a command line past 64 KiB is none of ours.
+pub fn cmdline(pid: libc::pid_t) -> Option<Vec<u8>> {
+    crate::readfile::small(&format!("/proc/{pid}/cmdline"), 64 << 10)
 }
 
 /// Every live proxy of container `id` in state root `root`, found by its

@@ -133,9 +133,10 @@ pub fn hex_of(mut reader: impl Read) -> std::io::Result<String> {
     }
 }
 
-/// The hex digest of a file's contents.
-pub fn of_file(path: &Path) -> std::io::Result<String> {
-    hex_of(std::fs::File::open(path)?)
+/// The hex digest of a file's contents (a regular file only).
+pub fn of_file(path: &Path) -> crate::error::Result<String> {
+    hex_of(crate::readfile::open(path, false)?)
+        .map_err(|e| crate::error::Error::io(format!("cannot read {}", path.display()), &e))
 }
 
 #[cfg(test)]

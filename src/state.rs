@@ -28,7 +28,10 @@ const TEMP_FILE: &str = "state.json.tmp";
 /// `create` builds a container's directory as `.creating-<id>`.
 const RESERVATION: &str = ".creating-";
 const MAX_STATE_BYTES: u64 = 1 << 20;
-pub const MAX_ID_BYTES: usize = 1024;
+/// The longest ID `create` accepts: a directory name is at most NAME_MAX
+/// (255) bytes, and the reservation's adds its prefix. Any longer ID can
+/// never exist, so every other command answers for it as for any unknown ID.
+pub const MAX_ID_BYTES: usize = 255 - RESERVATION.len();
 
 /// Everything later commands need, recorded by `create`: `start`, `kill`
 /// and `delete` never read config.json again.
@@ -175,10 +178,11 @@ pub fn real_status(recorded: &str, proxy_alive: bool, hook_alive: bool) -> &'sta
     }
 }
 
-/// Container IDs as runc accepts them, bounded: they become directory names.
+/// Container IDs as runc accepts them: they become directory names. Their
+/// length is `create`'s to bound (`MAX_ID_BYTES`): a longer one is merely
+/// unknown to every other command.
 pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
-        && id.len() <= MAX_ID_BYTES
         && id.as_bytes()[0].is_ascii_alphanumeric()
         && id
             .bytes()
@@ -188,15 +192,22 @@ pub fn validate_id(id: &str) -> Result<()> {
     }
     let shown: String = id.chars().take(80).flat_map(char::escape_default).collect();
     let why = if id.is_empty() {
-        "is empty".to_string()
-    } else if id.len() > MAX_ID_BYTES {
-        format!("is longer than {MAX_ID_BYTES} bytes")
+        "is empty"
     } else {
-        "must match [A-Za-z0-9][A-Za-z0-9_.-]*".to_string()
+        "must match [A-Za-z0-9][A-Za-z0-9_.-]*"
     };
     Err(Error::new(format!(
         "invalid container id \"{shown}\": it {why}"
     )))
+}
+
+/// An ID for a new container: valid, and short enough for its directory.
+pub fn validate_new_id(id: &str) -> Result<()> {
+    validate_id(id)?;
+    if id.len() > MAX_ID_BYTES {
+        return Err(too_long(id));
+    }
+    Ok(())
 }
 
 /// The default state root: `$XDG_RUNTIME_DIR/balena-extension-runtime`, else
@@ -297,10 +308,20 @@ impl Root {
     /// Opens an existing container's directory.
     pub fn open_container(&self, id: &str, lock: Lock) -> Result<Opened<'_>> {
         validate_id(id)?;
+        if id.len() > MAX_ID_BYTES {
+            return Ok(Opened::Missing);
+        }
         let name = sys::cstring(id)?;
         let fd = match self.open_dir(&name) {
             Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Opened::Missing),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOENT) | Some(libc::ENAMETOOLONG)
+                ) =>
+            {
+                return Ok(Opened::Missing)
+            }
             Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
                 return Err(Error::new(format!(
                     "state directory {} is not a directory (or is a symlink); refusing it",
@@ -391,7 +412,7 @@ impl Root {
     /// Creates a new container directory, locked, or fails with runc's
     /// "container with id exists" if the ID is taken.
     pub fn reserve(&self, id: &str) -> Result<Container<'_>> {
-        validate_id(id)?;
+        validate_new_id(id)?;
         let name = sys::cstring(id)?;
         let exists = || Error::new(format!("container with id exists: {id}"));
         let temp = sys::cstring(format!("{RESERVATION}{id}"))?;
@@ -449,7 +470,7 @@ impl Root {
 
 fn too_long(id: &str) -> Error {
     Error::new(format!(
-        "container id is too long for a directory name ({} bytes)",
+        "container id is {} bytes long: at most {MAX_ID_BYTES} fit a state directory's name",
         id.len()
     ))
 }
@@ -476,7 +497,7 @@ impl Container<'_> {
         let file = match sys::openat(
             self.dir.as_raw_fd(),
             &name,
-            libc::O_RDONLY | libc::O_NOFOLLOW,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
             0,
         ) {
             Ok(fd) => std::fs::File::from(fd),
@@ -548,22 +569,18 @@ mod tests {
 
     #[test]
     fn accepts_runc_style_ids_and_refuses_the_rest() {
-        for ok in ["a", "abc-1.2_3", &"f".repeat(64), &"x".repeat(MAX_ID_BYTES)] {
+        // Length is create's to refuse (reserve), not the syntax's.
+        for ok in [
+            "a",
+            "abc-1.2_3",
+            &"f".repeat(64),
+            &"x".repeat(4 * MAX_ID_BYTES),
+        ] {
             assert!(validate_id(ok).is_ok(), "{ok}");
         }
-        let long = "x".repeat(MAX_ID_BYTES + 1);
+        assert_eq!(MAX_ID_BYTES, 245);
         for bad in [
-            "",
-            ".",
-            "..",
-            "-a",
-            "a/b",
-            "../x",
-            "a\0b",
-            "a\nb",
-            "a b",
-            "é",
-            long.as_str(),
+            "", ".", "..", "-a", "a/b", "../x", "a\0b", "a\nb", "a b", "é",
         ] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }

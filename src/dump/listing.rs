@@ -107,7 +107,12 @@ impl Listing {
             self.put(&format!("{sep}{text}"));
         } else {
             if self.root_entries == 0 {
-                let heading = format!("{}root {}\n{}", self.blank_line(), self.root, header());
+                let heading = format!(
+                    "{}root {}\n{}",
+                    self.blank_line(),
+                    crate::text::line(&self.root),
+                    header()
+                );
                 self.put(&heading);
             }
             let text = row(e) + &details(e);
@@ -131,10 +136,12 @@ impl Listing {
                 0 => String::new(),
                 n => format!(" ({n} of other runtimes not shown)"),
             };
+            let path = crate::text::line(&r.path);
             let text = if let Some(err) = &r.error {
-                format!("{}root {}: {err}\n", self.blank_line(), r.path)
+                let err = crate::text::line(err);
+                format!("{}root {path}: {err}\n", self.blank_line())
             } else if r.entries == 0 {
-                format!("{}root {}: no entries{others}\n", self.blank_line(), r.path)
+                format!("{}root {path}: no entries{others}\n", self.blank_line())
             } else {
                 format!("{}{others}\n", count(r.entries, "entry", "entries"))
             };
@@ -160,7 +167,7 @@ impl Listing {
             if !pruned.is_empty() {
                 text.push('\n');
                 for path in &pruned {
-                    text += &format!("pruned {path}\n");
+                    text += &format!("pruned {}\n", crate::text::line(path));
                 }
             }
             if broken > 0 {
@@ -261,6 +268,7 @@ fn line(cells: [&str; 7]) -> String {
     let mut out = String::with_capacity(WIDTH + 1);
     let mut used = 0;
     for (cell, (_, width)) in cells.iter().zip(COLUMNS).take(6) {
+        let cell = &crate::text::line(cell);
         let n = cell.chars().count();
         let pad = width.saturating_sub(n) + GAP;
         out += cell;
@@ -312,6 +320,7 @@ pub fn shorten_id(id: &str) -> String {
 
 /// `...` and the end of `s`, in at most `max` characters.
 pub fn shorten_left(s: &str, max: usize) -> String {
+    let s = &crate::text::line(s);
     let n = s.chars().count();
     if n <= max {
         return s.to_string();
@@ -323,6 +332,7 @@ pub fn shorten_left(s: &str, max: usize) -> String {
 
 /// The start of `s` and `...`, in at most `max` characters.
 pub fn shorten_right(s: &str, max: usize) -> String {
+    let s = &crate::text::line(s);
     if s.chars().count() <= max {
         return s.to_string();
     }

@@ -277,8 +277,8 @@ fn lock_key(dev: u64, ino: u64) -> (u64, u64, u64) {
 
 /// Every file someone holds a lock on, read without taking one.
 fn held_locks() -> Vec<(u64, u64, u64)> {
-    std::fs::read_to_string("/proc/locks")
-        .map(|t| parse_locks(&t))
+    crate::readfile::small("/proc/locks", 16 << 20)
+        .map(|t| parse_locks(&String::from_utf8_lossy(&t)))
         .unwrap_or_default()
 }
 

@@ -1,6 +1,9 @@
 //! A small, strict HTTP/1.1 client over a unix socket: one request per
 //! connection (`Connection: close`), no request bodies, and a response read
-//! under a size cap and a time limit on every read.
+//! under a size cap. One deadline bounds the whole call — connecting,
+//! sending, and the whole answer — so that an engine trickling its answer
+//! a byte at a time, or sending an endless chunked body, cannot hold the
+//! caller past its limit.
 //!
 //! Response bodies are framed by `Content-Length`, or by `Transfer-Encoding:
 //! chunked` (chunk extensions ignored, trailers skipped). With neither, the
@@ -15,7 +18,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{describe, Error, Result};
 use crate::sys;
@@ -35,8 +38,8 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// Sends `METHOD path` (no request body) and reads the whole response.
-/// Errors name the call: `GET /v1.40/containers/json: ...`.
+/// Sends `METHOD path` (no request body) and reads the whole response,
+/// all within `timeout`. Errors name the call: `GET /v1.40/containers/json: ...`.
 pub fn request(socket: &Path, timeout: Duration, method: &str, path: &str) -> Result<Response> {
     exchange(socket, timeout, method, path).map_err(|e| e.context(format_args!("{method} {path}")))
 }
@@ -47,6 +50,7 @@ fn exchange(socket: &Path, timeout: Duration, method: &str, path: &str) -> Resul
     if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(Error::new("refusing a malformed request path"));
     }
+    let deadline = Instant::now() + timeout;
     let fd = connect(socket, timeout)?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: balena-extension-runtime/{}\r\nConnection: close\r\n",
@@ -58,25 +62,55 @@ fn exchange(socket: &Path, timeout: Duration, method: &str, path: &str) -> Resul
     req.push_str("\r\n");
     sys::write_all(fd.as_raw_fd(), req.as_bytes())
         .map_err(|e| io_error("cannot send the request", timeout, &e))?;
-    response(&mut Socket(fd), timeout)
+    response(&mut Socket { fd, deadline }, timeout)
 }
 
-/// The connected socket, read through `sys::read` (plain read(2)).
-struct Socket(OwnedFd);
+/// The connected socket, read through `sys::read` (plain read(2)) once
+/// poll(2) says there is something, and not past the call's deadline.
+struct Socket {
+    fd: OwnedFd,
+    deadline: Instant,
+}
 
 impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        sys::read(self.0.as_raw_fd(), buf)
+        let fd = self.fd.as_raw_fd();
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            let mut fds = [libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // Rounded up, so that a last fraction of a millisecond does not
+            // become a busy loop of zero-length polls.
+            let ms = (left.as_secs().min(1 << 20) * 1000 + u64::from(left.subsec_millis()) + 1)
+                as libc::c_int;
+            if sys::poll(&mut fds, ms)? > 0 {
+                return sys::read(fd, buf);
+            }
+        }
     }
 }
 
 /// Connects within `timeout`. A connect to a unix socket whose listen
 /// queue is full blocks until the server accepts; Linux bounds that wait by
 /// the socket's send timeout (SO_SNDTIMEO), so it is set before connecting
-/// and the connect then fails with EAGAIN. The receive timeout bounds each
-/// read of the answer.
+/// and the connect then fails with EAGAIN. It bounds sending the request
+/// too; reading the answer is bounded by the call's deadline (`Socket`).
 fn connect(socket: &Path, timeout: Duration) -> Result<OwnedFd> {
     let fail = |e: &io::Error| {
+        // Connecting to a file that is no socket fails as if refused.
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::metadata(socket).is_ok_and(|m| !m.file_type().is_socket()) {
+            return Error::new(format!(
+                "cannot connect to {}: not a socket",
+                socket.display()
+            ));
+        }
         let hint = match e.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::ECONNREFUSED) => " (is the engine running?)",
             _ => "",
@@ -104,9 +138,7 @@ fn connect(socket: &Path, timeout: Duration) -> Result<OwnedFd> {
     }
     // SAFETY: `fd` is a new socket nothing else owns.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    set_timeout(fd, libc::SO_SNDTIMEO, timeout)
-        .and_then(|_| set_timeout(fd, libc::SO_RCVTIMEO, timeout))
-        .map_err(|e| fail(&e))?;
+    set_timeout(fd, libc::SO_SNDTIMEO, timeout).map_err(|e| fail(&e))?;
     let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
     // SAFETY: `addr` is a valid sockaddr_un of at least `len` bytes. A unix
     // socket is left unconnected by an interrupted connect: retrying is safe.
@@ -127,7 +159,7 @@ fn connect(socket: &Path, timeout: Duration) -> Result<OwnedFd> {
     }
 }
 
-/// SO_SNDTIMEO or SO_RCVTIMEO. Zero would mean no limit: at least 1 ms.
+/// SO_SNDTIMEO (or SO_RCVTIMEO). Zero would mean no limit: at least 1 ms.
 fn set_timeout(fd: RawFd, option: libc::c_int, t: Duration) -> io::Result<()> {
     let t = t.max(Duration::from_millis(1));
     let tv = libc::timeval {

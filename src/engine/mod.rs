@@ -9,7 +9,7 @@ pub mod http;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use miniserde::Deserialize;
 
@@ -19,7 +19,7 @@ use crate::labels::{CLASS, REQUIRED_CLASS};
 /// Where balena-engine listens on a device.
 pub const DEFAULT_HOST: &str = "unix:///var/run/balena-engine.sock";
 
-/// Default time limit on connecting and on each read.
+/// Default time limit on each call: connecting, sending, the whole answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every path starts with the API version, so that the engine answers in
@@ -308,18 +308,39 @@ fn extension_filter() -> String {
 pub struct Engine {
     pub socket: PathBuf,
     pub timeout: Duration,
+    /// When every call must be over (the manager's whole sweep); a call
+    /// gets the lesser of its timeout and what is left.
+    pub deadline: Option<Instant>,
 }
 
 impl Engine {
     pub fn new(socket: PathBuf, timeout: Duration) -> Engine {
-        Engine { socket, timeout }
+        Engine {
+            socket,
+            timeout,
+            deadline: None,
+        }
+    }
+
+    /// The time limit of the next call; an error once the deadline passed.
+    pub fn limit(&self) -> Result<Duration> {
+        let Some(deadline) = self.deadline else {
+            return Ok(self.timeout);
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::new(
+                "engine: the time limit of the whole sweep is spent",
+            ));
+        }
+        Ok(self.timeout.min(left))
     }
 
     /// Sends one request; the body of a 2xx answer, or None for a 404 when
     /// `gone_ok`. Any other status is an error carrying the engine's text.
     fn call(&self, method: &str, path: &str, gone_ok: bool) -> Result<Option<Vec<u8>>> {
         let path = format!("{API}{path}");
-        let resp = http::request(&self.socket, self.timeout, method, &path)
+        let resp = http::request(&self.socket, self.limit()?, method, &path)
             .map_err(|e| e.context("engine"))?;
         match resp.status {
             200..=299 => Ok(Some(resp.body)),
@@ -575,6 +596,19 @@ mod tests {
         let e = parse_volumes(b"\xff").err().unwrap();
         assert_eq!(e.msg, "the answer is not UTF-8 text");
         assert!(parse_container(br#"{"Id":"x","State":null}"#).is_err());
+    }
+
+    #[test]
+    fn a_call_gets_what_is_left_of_the_sweep_and_none_once_it_is_spent() {
+        let t = Duration::from_secs(30);
+        let mut e = Engine::new(PathBuf::from("/nonexistent.sock"), t);
+        assert_eq!(e.limit().unwrap(), t);
+        e.deadline = Some(Instant::now() + Duration::from_secs(5));
+        let left = e.limit().unwrap();
+        assert!(left <= Duration::from_secs(5) && left > Duration::ZERO);
+        e.deadline = Some(Instant::now());
+        let err = e.containers(true).err().unwrap().msg;
+        assert_eq!(err, "engine: the time limit of the whole sweep is spent");
     }
 
     #[test]

@@ -153,9 +153,15 @@ pub(super) fn check_labels(all: &BTreeMap<String, String>, f: &mut Findings) -> 
                         ),
                     ),
                     _ => {
-                        let note =
-                            expected(value, "a non-negative integer (the override priority)");
-                        (INVALID, bad(note, f))
+                        // All digits and still no u32: say it is too large,
+                        // not that it is no integer.
+                        let what = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())
+                        {
+                            "an override priority of at most 4294967295"
+                        } else {
+                            "a non-negative integer (the override priority)"
+                        };
+                        (INVALID, bad(expected(value, what), f))
                     }
                 },
                 labels::LEGACY_HOST_EXTENSION => {

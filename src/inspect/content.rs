@@ -2,12 +2,13 @@
 //! whiteout, delete) a host path listed, flagged when the host needs it.
 
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::files::{self, View};
 use super::{Content, Findings, Shadow, Shadows, MAX_SHADOWS};
 use crate::glob;
-use crate::hostfs::host_lookup;
+use crate::hostfs::host_lookup_path;
 
 /// This program's path on the host, if it lives inside the host root.
 pub(super) fn own_path(host: &Path) -> Option<String> {
@@ -95,11 +96,12 @@ pub(super) fn check_content(
     };
     // Directories the host does not have (or has as a non-directory): what
     // is below them is new and needs no lookup.
-    // Kept sorted, for binary search.
-    let mut fresh: Vec<String> = Vec::new();
-    let mark_fresh = |fresh: &mut Vec<String>, path: &str| {
-        if let Err(i) = fresh.binary_search_by(|p| p.as_str().cmp(path)) {
-            fresh.insert(i, path.to_string());
+    // Kept sorted, for binary search; bytes, as names are.
+    let mut fresh: Vec<Vec<u8>> = Vec::new();
+    let mark_fresh = |fresh: &mut Vec<Vec<u8>>, path: &Path| {
+        let path = path.as_os_str().as_bytes();
+        if let Err(i) = fresh.binary_search_by(|p| p.as_slice().cmp(path)) {
+            fresh.insert(i, path.to_vec());
         }
     };
     view.walk(&mut |e| {
@@ -119,16 +121,19 @@ pub(super) fn check_content(
         if e.path == "/hooks" || e.path.starts_with("/hooks/") {
             return;
         }
-        let parent = &e.path[..e.path.rfind('/').unwrap_or(0)];
-        let parent_fresh = fresh.binary_search_by(|p| p.as_str().cmp(parent)).is_ok();
+        let parent = e
+            .raw
+            .parent()
+            .map_or(&b""[..], |p| p.as_os_str().as_bytes());
+        let parent_fresh = fresh.binary_search_by(|p| p.as_slice().cmp(parent)).is_ok();
         let host_meta = if parent_fresh {
             None
         } else {
-            host_lookup(host, e.path, false).map(|(_, hm)| hm)
+            host_lookup_path(host, e.raw, false).map(|(_, hm)| hm)
         };
         let Some(hm) = host_meta else {
             if m.is_dir() && !e.whiteout {
-                mark_fresh(&mut fresh, e.path);
+                mark_fresh(&mut fresh, e.raw);
             }
             return;
         };
@@ -136,9 +141,28 @@ pub(super) fn check_content(
             if hm.is_dir() {
                 return; // Directories merge.
             }
-            mark_fresh(&mut fresh, e.path);
+            mark_fresh(&mut fresh, e.raw);
         }
-        let reason = danger(e.path, hm.is_dir(), own);
+        // A directory over the host's symlink to a directory (`/bin ->
+        // usr/bin` on a merged-/usr host) hides what the host reaches
+        // through that symlink: judge it as hiding the directory, under
+        // both names.
+        let through = if m.is_dir() && !e.whiteout && hm.file_type().is_symlink() {
+            host_lookup_path(host, e.raw, true)
+                .filter(|(_, dm)| dm.is_dir())
+                .and_then(|(real, _)| {
+                    let rel = real.strip_prefix(host).ok()?;
+                    Some(format!("/{}", rel.to_string_lossy()))
+                })
+        } else {
+            None
+        };
+        let reason = match &through {
+            None => danger(e.path, hm.is_dir(), own),
+            Some(real) => danger(e.path, true, own)
+                .or_else(|| danger(real, true, own))
+                .map(|why| format!("{why}: the host's {} is a symlink to {real}", e.path)),
+        };
         s.count += 1;
         if reason.is_some() {
             s.dangerous += 1;
@@ -180,5 +204,40 @@ mod tests {
         assert!(danger("/lib", false, None).is_none());
         assert!(danger("/opt/ber", false, Some("/opt/ber")).is_some());
         assert!(danger("/opt", true, Some("/opt/ber")).is_some());
+    }
+
+    #[test]
+    fn a_directory_over_a_host_symlink_hides_what_it_leads_to() {
+        let d = std::env::temp_dir().join(format!("ber-content-usr-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        let (ext, host) = (d.join("ext"), d.join("host"));
+        fs::create_dir_all(ext.join("bin")).unwrap();
+        fs::create_dir_all(ext.join("lib64")).unwrap();
+        fs::write(ext.join("bin/sh"), "").unwrap();
+        fs::write(ext.join("lib64/ld-linux-x86-64.so.2"), "").unwrap();
+        fs::create_dir_all(host.join("usr/bin")).unwrap();
+        fs::create_dir_all(host.join("usr/lib64")).unwrap();
+        fs::write(host.join("usr/bin/sh"), "").unwrap();
+        fs::write(host.join("usr/lib64/ld-linux-x86-64.so.2"), "").unwrap();
+        std::os::unix::fs::symlink("usr/bin", host.join("bin")).unwrap();
+        std::os::unix::fs::symlink("/usr/lib64", host.join("lib64")).unwrap();
+        let mut f = Findings {
+            invalid: Vec::new(),
+            incompatible: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let view = View { layers: vec![ext] };
+        let (_, s) = check_content(&view, &host, None, &mut f);
+        assert_eq!(s.dangerous, 2, "{:?}", f.incompatible);
+        assert_eq!(
+            f.incompatible[0],
+            "the extension shadows /bin (hides the shell: the host's /bin is a symlink to /usr/bin)"
+        );
+        assert!(
+            f.incompatible[1].contains("hides the dynamic loader"),
+            "{:?}",
+            f.incompatible
+        );
+        fs::remove_dir_all(&d).unwrap();
     }
 }

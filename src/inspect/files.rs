@@ -39,8 +39,11 @@ fn is_opaque(dir: &Path) -> bool {
 
 /// What one entry of the extension's tree is.
 pub struct Entry<'a> {
-    /// Absolute path as the host would see it: `/etc/os-release`.
+    /// Absolute path as the host would see it: `/etc/os-release`, as shown
+    /// (a name that is not UTF-8 has U+FFFD in it here).
     pub path: &'a str,
+    /// The same path as it is, in bytes: what is looked up on the host.
+    pub raw: &'a Path,
     pub meta: &'a Metadata,
     pub whiteout: bool,
 }
@@ -74,13 +77,15 @@ impl View {
         let top: Vec<usize> = (0..self.layers.len())
             .filter(|&i| self.layers[i].is_dir())
             .collect();
-        let mut stack: Vec<(String, Vec<usize>)> = vec![(String::new(), top)];
-        while let Some((dir, layers)) = stack.pop() {
+        // (path relative to the layers, as bytes; as shown; its layers)
+        let mut stack: Vec<(PathBuf, String, Vec<usize>)> =
+            vec![(PathBuf::new(), String::new(), top)];
+        while let Some((rel_dir, dir, layers)) = stack.pop() {
             // Every layer's entries, upper layers first; a name seen in an
             // upper layer hides the same name below.
             let mut names: Vec<(OsString, usize, Metadata)> = Vec::new();
             for &li in &layers {
-                let here = self.layers[li].join(dir.trim_start_matches('/'));
+                let here = self.layers[li].join(&rel_dir);
                 let Ok(entries) = fs::read_dir(&here) else {
                     continue;
                 };
@@ -99,27 +104,28 @@ impl View {
             let mut children = Vec::new();
             for (name, li, meta) in names {
                 let path = format!("{dir}/{}", name.to_string_lossy());
+                let rel = rel_dir.join(&name);
                 let whiteout = is_whiteout(&meta);
                 visit(&Entry {
                     path: &path,
+                    raw: &Path::new("/").join(&rel),
                     meta: &meta,
                     whiteout,
                 });
                 if whiteout || !meta.is_dir() {
                     continue;
                 }
-                let rel = path.trim_start_matches('/');
                 let mut below = vec![li];
-                if !is_opaque(&self.layers[li].join(rel)) {
+                if !is_opaque(&self.layers[li].join(&rel)) {
                     for &lj in layers.iter().filter(|&&lj| lj > li) {
-                        match fs::symlink_metadata(self.layers[lj].join(rel)) {
+                        match fs::symlink_metadata(self.layers[lj].join(&rel)) {
                             Ok(m) if m.is_dir() => below.push(lj),
                             Ok(_) => break,
                             Err(_) => {}
                         }
                     }
                 }
-                children.push((path, below));
+                children.push((rel, path, below));
             }
             // Reversed, so entries come out in name order.
             stack.extend(children.into_iter().rev());
@@ -140,7 +146,7 @@ pub enum Exec {
 
 /// Reads the shebang line or the ELF program interpreter of `path`.
 pub fn exec_kind(path: &Path) -> std::io::Result<Exec> {
-    let mut file = File::open(path)?;
+    let mut file = crate::readfile::open(path, false).map_err(|e| std::io::Error::other(e.msg))?;
     let mut head = [0u8; 256];
     let mut n = 0;
     while n < head.len() {

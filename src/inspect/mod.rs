@@ -44,7 +44,7 @@ pub const UNKNOWN: &str = "unknown";
 pub const ABSENT: &str = "absent";
 
 pub struct Options {
-    pub target: String,
+    pub target: std::ffi::OsString,
     pub host_root: PathBuf,
     pub docker_root: PathBuf,
     pub state_root: PathBuf,
@@ -185,7 +185,7 @@ pub fn inspect(o: &Options) -> Result<Report> {
     problems.extend(f.incompatible);
     Ok(Report {
         schema: SCHEMA,
-        target: o.target.clone(),
+        target: o.target.to_string_lossy().into_owned(),
         kind: t.kind.to_string(),
         id: t.id,
         rootfs: t.rootfs.display().to_string(),

@@ -8,6 +8,7 @@ pub const WIDTH: usize = 80;
 
 /// Shortens `s` to `w` characters, keeping both ends.
 pub fn fit(s: &str, w: usize) -> String {
+    let s = &crate::text::line(s);
     let n = s.chars().count();
     if n <= w {
         return s.to_string();

@@ -3,6 +3,7 @@
 //! its `config.v2.json`, files from the engine's overlay2 layer store).
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -31,12 +32,12 @@ pub struct Target {
     pub label_source: String,
 }
 
-pub fn resolve(target: &str, state_root: &Path, docker_root: &Path) -> Result<Target> {
+pub fn resolve(target: &OsStr, state_root: &Path, docker_root: &Path) -> Result<Target> {
     let path = Path::new(target);
     if path.is_dir() {
         let dir = path
             .canonicalize()
-            .ctx(|| format!("cannot resolve {target}"))?;
+            .ctx(|| format!("cannot resolve {}", path.display()))?;
         return if dir.join("config.json").exists() {
             bundle(&dir, docker_root)
         } else {
@@ -50,16 +51,17 @@ pub fn resolve(target: &str, state_root: &Path, docker_root: &Path) -> Result<Ta
             })
         };
     }
-    if state::validate_id(target).is_ok() {
-        if let Some(t) = runtime_container(target, state_root)? {
+    if let Some(id) = target.to_str().filter(|t| state::validate_id(t).is_ok()) {
+        if let Some(t) = runtime_container(id, state_root)? {
             return Ok(t);
         }
-        if let Some(t) = engine_container(target, docker_root)? {
+        if let Some(t) = engine_container(id, docker_root)? {
             return Ok(t);
         }
     }
     Err(Error::usage(format!(
-        "\"{target}\" is not a directory, a container in {} or an engine container in {}",
+        "\"{}\" is not a directory, a container in {} or an engine container in {}",
+        path.display(),
         state_root.display(),
         docker_root.join("containers").display()
     )))
@@ -171,13 +173,8 @@ pub fn engine_layers(docker_root: &Path, id: &str) -> Result<(PathBuf, Vec<PathB
         .join("image/overlay2/layerdb/mounts")
         .join(id)
         .join("mount-id");
-    let mount_id = fs::read_to_string(&mount_id_path)
-        .ctx(|| {
-            format!(
-                "engine container \"{id}\" has no overlay2 layer ({})",
-                mount_id_path.display()
-            )
-        })?
+    let mount_id = crate::json::read_text(&mount_id_path, 4096, false)
+        .map_err(|e| e.context(format!("engine container \"{id}\" has no overlay2 layer")))?
         .trim()
         .to_string();
     if mount_id.is_empty() || mount_id.contains('/') || mount_id.starts_with('.') {
@@ -197,7 +194,7 @@ pub fn engine_layers(docker_root: &Path, id: &str) -> Result<(PathBuf, Vec<PathB
     }
     let mut layers = vec![layer.join("diff")];
     let lower_path = layer.join("lower");
-    if let Ok(lower) = fs::read_to_string(&lower_path) {
+    if let Ok(lower) = crate::json::read_text(&lower_path, 1 << 20, false) {
         let real_store = store.canonicalize().unwrap_or_else(|_| store.clone());
         for short in lower.trim().split(':').filter(|s| !s.is_empty()) {
             let link = store.join(short);

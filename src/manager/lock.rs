@@ -1,4 +1,6 @@
-//! One manager at a time: an `flock` on a lock file that names its holder.
+//! One manager at a time: an `flock` on a lock file that names its holder
+//! while it holds it (the PID is cleared on release; one left by a killed
+//! run is named only if `/proc/locks` says that process still holds it).
 //!
 //! The lock belongs to the open file description, so it goes away with the
 //! process however it ends. The file itself is never deleted: a waiter may
@@ -26,7 +28,14 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// Held until dropped (or the process ends).
 pub struct Lock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for Lock {
+    /// The PID goes before the lock does: a finished run names nobody.
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
 }
 
 /// Takes the lock, waiting at most `wait`, then writes our PID into it.
@@ -39,7 +48,14 @@ pub fn acquire(path: &Path, wait: Duration) -> Result<Lock> {
         .mode(0o644)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)
-        .ctx(|| format!("cannot open lock file {}", path.display()))?;
+        .map_err(|e| match e.raw_os_error() {
+            // O_NOFOLLOW's refusal, not a loop.
+            Some(libc::ELOOP) => Error::new(format!(
+                "lock file {} is a symbolic link; refused",
+                path.display()
+            )),
+            _ => Error::io(format!("cannot open lock file {}", path.display()), &e),
+        })?;
     let deadline = Instant::now() + wait;
     loop {
         match sys::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) {
@@ -62,17 +78,37 @@ pub fn acquire(path: &Path, wait: Duration) -> Result<Lock> {
     file.set_len(0)
         .and_then(|()| file.write_all_at(pid.as_bytes(), 0))
         .ctx(|| format!("cannot write lock file {}", path.display()))?;
-    Ok(Lock { _file: file })
+    Ok(Lock { file })
 }
 
-/// "another manager (pid 1234)", from what the holder wrote.
+/// "another manager (pid 1234)", from what the holder wrote, if that
+/// process holds the lock now (not a PID a killed run left behind).
 fn holder(file: &File) -> String {
     let mut text = String::new();
     let _ = file.take(32).read_to_string(&mut text);
     match text.trim().parse::<u32>() {
-        Ok(pid) => format!("another manager (pid {pid})"),
-        Err(_) => "another manager".to_string(),
+        Ok(pid) if holds(file, pid) => format!("another manager (pid {pid})"),
+        _ => "another manager".to_string(),
     }
+}
+
+/// True when `/proc/locks` lists a lock of `pid` on `file`'s inode, as
+/// `1: FLOCK  ADVISORY  WRITE PID MAJOR:MINOR:INODE 0 EOF` (hex, hex,
+/// decimal); a waiter's line has `->` and holds nothing.
+fn holds(file: &File, pid: u32) -> bool {
+    let Ok(st) = sys::fstat(file.as_raw_fd()) else {
+        return false;
+    };
+    let needle = format!(
+        " {pid} {:02x}:{:02x}:{} ",
+        libc::major(st.st_dev),
+        libc::minor(st.st_dev),
+        st.st_ino
+    );
+    let locks = crate::readfile::small("/proc/locks", 16 << 20).unwrap_or_default();
+    String::from_utf8_lossy(&locks)
+        .lines()
+        .any(|line| !line.contains("->") && line.contains(&needle))
 }
 
 #[cfg(test)]
@@ -105,6 +141,7 @@ mod tests {
             )
         );
         drop(first);
+        assert_eq!(std::fs::read(&path).unwrap(), b"", "no PID once released");
         let again = acquire(&path, Duration::ZERO);
         assert!(again.is_ok(), "the lock is free once its holder is gone");
         assert!(path.exists(), "the lock file is never deleted");

@@ -18,7 +18,7 @@ pub mod lock;
 pub mod report;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::claims::{self, Host};
 use crate::engine::{self, http, Container, Engine, Summary};
@@ -28,6 +28,11 @@ use crate::log::Level;
 
 use decide::{short_id, volume_mounts};
 use report::{Action, Report, Seen, Step};
+
+/// The whole sweep's engine calls end within this many `--timeout`s: a
+/// slow engine answering each call just in time cannot hold the boot
+/// forever either.
+const SWEEP_CALLS: u32 = 10;
 
 /// How long the engine gets to answer its ping after a failed call.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,7 +59,10 @@ pub fn cleanup(o: &Options) -> Result<i32> {
     let _lock = lock::acquire(&o.lock_file, o.lock_wait)?;
     let mut sweep = Sweep {
         o,
-        engine: Engine::new(socket, o.timeout),
+        engine: Engine {
+            deadline: Some(Instant::now() + o.timeout * SWEEP_CALLS),
+            ..Engine::new(socket, o.timeout)
+        },
         report: Report::new(o.json, o.level, o.dry_run, o.stale_os),
         stopped: false,
         removed: Vec::new(),
@@ -102,16 +110,27 @@ impl Sweep<'_> {
     /// after its time limit. Stop, and say so once; a new run finishes.
     /// An engine that answers is fine: the failure was the call's own.
     fn check_engine(&mut self) {
-        let limit = self.engine.timeout.min(PING_TIMEOUT);
-        let alive = http::request(&self.engine.socket, limit, "GET", "/_ping")
-            .is_ok_and(|r| r.status == 200);
-        if !alive {
-            self.stopped = true;
-            self.report.fail(format!(
-                "the engine at {} stopped answering: cleanup stopped early (run it again)",
-                self.engine.socket.display()
-            ));
-        }
+        let why = match self.engine.limit() {
+            Err(e) => e.msg,
+            Ok(limit) => {
+                let ping = http::request(
+                    &self.engine.socket,
+                    limit.min(PING_TIMEOUT),
+                    "GET",
+                    "/_ping",
+                );
+                if ping.is_ok_and(|r| r.status == 200) {
+                    return;
+                }
+                format!(
+                    "the engine at {} stopped answering",
+                    self.engine.socket.display()
+                )
+            }
+        };
+        self.stopped = true;
+        self.report
+            .fail(format!("{why}: cleanup stopped early (run it again)"));
     }
 
     fn container(&mut self, s: &Summary, host: Option<&Host>) {

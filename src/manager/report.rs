@@ -106,7 +106,7 @@ impl Report {
         if !self.json {
             // A failed write is not the sweep's failure; a closed reader
             // ends the output only.
-            let _ = crate::output::print(&format!("{text}\n"));
+            let _ = crate::output::print(&format!("{}\n", crate::text::line(text)));
         }
     }
 

@@ -27,7 +27,7 @@ pub use crate::proc::PROXY_NAME;
 
 pub fn create(g: &Globals, o: &CreateOpts) -> Result<()> {
     let id = o.id.as_str();
-    state::validate_id(id)?;
+    state::validate_new_id(id)?;
     let in_container = |e: Error| e.context(format!("container \"{id}\""));
     let bundle = absolute(&o.bundle)
         .canonicalize()

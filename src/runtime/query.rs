@@ -64,8 +64,9 @@ pub fn ps(g: &Globals, id: &str, json_format: bool) -> Result<()> {
     }
     let mut out = format!("{:<8} CMD\n", "PID");
     for pid in pids {
-        let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        out += &format!("{pid:<8} {}\n", cmd.replace('\0', " ").trim_end());
+        let cmd = crate::proc::cmdline(pid).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        out += &format!("{pid:<8} {}\n", crate::text::line(cmd.trim_end()));
     }
     print(&out)
 }
@@ -108,17 +109,18 @@ pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String
     let mut widths = header.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(crate::text::line(cell).chars().count());
         }
     }
     let mut out = String::new();
     let mut line = |cells: &mut dyn Iterator<Item = &str>| {
         let mut text = String::new();
         for (i, cell) in cells.enumerate() {
+            let cell = crate::text::line(cell);
             if i + 1 < N {
                 text += &format!("{cell:<w$}   ", w = widths[i]);
             } else {
-                text += cell;
+                text += &cell;
             }
         }
         out += text.trim_end();

@@ -177,12 +177,25 @@ fn finish(container: &Container, rec: &mut Record, code: i32) -> Result<()> {
 }
 
 /// Opens the proxy's stdout or stderr anew through /proc (a pipe or the
-/// terminal the engine gave the container). None if the proxy is gone.
+/// terminal the engine gave the container). None if the proxy is gone, or
+/// nobody reads that pipe any more: opened for writing, a pipe with no
+/// reader blocks the open forever, as a FIFO does, so it is opened with
+/// O_NONBLOCK (ENXIO then), which is cleared again for the writes: hook
+/// output waits for a slow reader rather than being dropped.
 fn open_proxy_stream(pid: i32, fd: i32) -> Option<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .append(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
         .open(format!("/proc/{pid}/fd/{fd}"))
-        .ok()
+        .ok()?;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own, with integer arguments.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
+            return None;
+        }
+    }
+    Some(file)
 }
