@@ -1,0 +1,1 @@
+//! The planner's unit tests, on crafted data roots.
