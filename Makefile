@@ -73,7 +73,8 @@ MUSL_DEB := $(if $(BUILD_ARCH),$(MUSL_DEB_$(BUILD_ARCH)))
 DIST    := dist
 OUT     := $(DIST)$(if $(OUT_NAME),/$(OUT_NAME))
 BIN     := balena-extension-runtime
-LINKS   := balena-extension-proxy extension-inspect state-dump balena-extension-manager
+LINKS   := balena-extension-proxy extension-inspect state-dump balena-extension-manager \
+           extension-mount balena-extension-mount
 
 # STD=source (the default) compiles std from its sources (the toolchain's
 # rust-src component, added on demand) with the release profile and without
