@@ -6,6 +6,7 @@
 #   make demo    a whole lifecycle of the example extension
 #   make test    unit tests, tests/ (the real binary), and e2e/ when possible
 #   make e2e     real containerd + Docker (root, Debian's packages)
+#   make boot    a real boot of a disk dockerd wrote, under qemu (root)
 #   make size    binary sizes against the budgets
 #   make bench   lifecycle latency and memory against the floor
 #   make msrv    the binary built with the oldest Rust supported (rust-version)
@@ -142,7 +143,7 @@ STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(C
 	$(MUSL_RUSTFLAGS)
 BUILD_ENV := CARGO_TARGET_$(TARGET_ENV)_LINKER=$(GCC) RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(STD_ENV)
 
-.PHONY: all compile build dist print-target print-binary demo test unit test-cross test-cross-all e2e size bench msrv fuzz fuzz-ci lint clean
+.PHONY: all compile build dist print-target print-binary demo test unit test-cross test-cross-all e2e boot size bench msrv fuzz fuzz-ci lint clean
 
 all: build
 
@@ -272,6 +273,12 @@ fuzz-ci:
 
 e2e: build
 	bash e2e/run.sh
+
+# The real boot (root): the e2e harness's engine writes a disk, Debian's
+# kernel boots it under qemu with extension-mount --init (e2e/boot.rs,
+# e2e/qemu.rs; README, "Testing"). The kernel is cached under target/boot/.
+boot: build
+	E2E_BOOT=1 bash e2e/run.sh s18_boot
 
 # Every architecture's shipped binary (400 KiB) and prebuilt-std build
 # (640 KiB), and the host's dynamic glibc build (400 KiB); SIZE_GLIBC=1 adds

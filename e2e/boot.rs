@@ -306,6 +306,10 @@ fn init_script() -> String {
 read up idle </proc/uptime
 echo "boot-e2e: /sbin/init at $up s"
 echo "boot-e2e: root is $(grep '^[^ ]* / ' /proc/mounts | cut -d' ' -f3)"
+# Run as PID 1, with what the initramfs mounted moved along.
+moved=yes
+[ -b /dev/vda ] && [ -d /sys/kernel ] && grep -q '^[^ ]* /run ' /proc/mounts || moved=no
+echo "boot-e2e: pid $$, /dev /proc /sys /run moved: $moved"
 /{REPORT} /
 poweroff -f
 "#
