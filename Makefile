@@ -4,7 +4,8 @@
 #                (ARCH=... or TARGET=...: another architecture, in dist/ARCH/)
 #   make dist    every architecture, each in dist/ARCH/ with a .sha256
 #   make demo    a whole lifecycle of the example extension
-#   make test    unit tests, tests/ (the real binary), and e2e/ when possible
+#   make test    every round: unit, tests/, ARM under qemu, fuzz, msrv, e2e, boot
+#                (installs what they need, as root; ROUNDS=... for some)
 #   make e2e     real containerd + Docker (root, Debian's packages)
 #   make boot    a real boot of a disk dockerd wrote, under qemu (root)
 #   make size    binary sizes against the budgets
@@ -185,17 +186,22 @@ $(NO_UNWINDER)/libunwind.a:
 demo: build
 	sh examples/demo.sh $(DIST)/$(BIN)
 
-# The e2e tests need root and the daemons; CI (.ci/run) installs them and
-# sets E2E_REQUIRED=1 so that they can never be skipped there. The whole
-# suite runs on armv7 and aarch64 too (test-cross, below).
-test: unit test-cross-all fuzz-ci
-	@if [ "$$(id -u)" = 0 ] && command -v dockerd >/dev/null && command -v containerd >/dev/null; then \
-		$(MAKE) e2e; \
-	elif [ -n "$$E2E_REQUIRED" ]; then \
-		echo "e2e: root, dockerd and containerd are required (E2E_REQUIRED is set)"; exit 1; \
-	else \
-		echo "e2e: skipped (needs root, dockerd and containerd: see README)"; \
-	fi
+# make test: every round, each after tests/tools/install.sh has made sure
+# the machine has what it needs (as root it installs what is missing; else
+# it names the packages and the one command that installs them, and fails).
+# ROUNDS="..." runs only some, e.g. make test ROUNDS="unit cross" needs no
+# root. E2E_REQUIRED=1 (CI): the e2e target of `cargo test` may never skip.
+ROUNDS ?= unit cross fuzz msrv e2e
+ROUND_unit  := unit
+ROUND_cross := test-cross-all
+ROUND_fuzz  := fuzz-ci
+ROUND_msrv  := msrv
+ROUND_e2e   := e2e
+ROUND_boot  := boot
+test:
+	@sh tests/tools/install.sh $(ROUNDS)
+	@for r in $(foreach r,$(ROUNDS),$(or $(ROUND_$(r)),$(error ROUNDS: unknown round "$(r)"))); do \
+		echo "==== make $$r"; $(MAKE) --no-print-directory $$r || exit 1; done
 
 # The e2e test target is part of `cargo test` too; here it has no daemons,
 # so it must be allowed to skip even when CI requires e2e (make e2e).
@@ -234,7 +240,7 @@ test-cross:
 	@sh tests/tools/toolchain.sh $(TC_TRIPLE) prebuilt $(TC_CC_$(ARCH))-gcc
 	@missing=""; for d in qemu-user-static binfmt-support; do \
 		dpkg -s $$d >/dev/null 2>&1 || missing="$$missing $$d"; done; \
-	[ -z "$$missing" ] || { echo "test-cross: needs Debian's$$missing (apt-get install, or .ci/run)"; exit 1; }
+	[ -z "$$missing" ] || { echo "test-cross: needs Debian's$$missing (sh tests/tools/install.sh cross, as root)"; exit 1; }
 	@[ -e /proc/sys/fs/binfmt_misc/qemu-$(TC_QEMU_$(ARCH)) ] || update-binfmts --enable qemu-$(TC_QEMU_$(ARCH)) || \
 		{ echo "test-cross: binfmt_misc does not run $(ARCH) programs (update-binfmts --enable qemu-$(TC_QEMU_$(ARCH)), as root)"; exit 1; }
 	CARGO_TARGET_$(TC_TRIPLE_VAR)_LINKER=$(TC_CC_$(ARCH))-gcc \
