@@ -282,7 +282,8 @@ e2e: build
 
 # The real boot (root): the e2e harness's engine writes a disk, Debian's
 # kernel boots it under qemu with extension-mount --init (e2e/boot.rs,
-# e2e/qemu.rs; README, "Testing"). The kernel is cached under target/boot/.
+# e2e/qemu.rs; README, "Testing"); tests/tools/install.sh boot installs
+# what it needs (make test does).
 boot: build
 	E2E_BOOT=1 bash e2e/run.sh s18_boot
 

@@ -54,29 +54,45 @@ pub fn wanted() -> bool {
 struct Kernel {
     vmlinuz: PathBuf,
     release: String,
+    /// The package's tree (`lib/modules/<release>/`).
     root: PathBuf,
 }
 
-/// Debian's kernel, unpacked by tests/tools/boot-kernel.sh (cached under
-/// target/, or where `BOOT_KERNEL_DIR` says).
+/// Debian's kernel, unpacked by `tests/tools/install.sh boot` into
+/// target/kernel/amd64 (or `$KERNEL_DIR/amd64`): `vmlinuz`, `release`, and
+/// the package's tree in `root/`. The package has no modules.dep: made here
+/// once (`depmod -b`), beside its modules.
 fn kernel() -> Kernel {
     let repo = PathBuf::from(std::env::var("E2E_REPO").expect("E2E_REPO is set by e2e/run.sh"));
-    let dir = std::env::var("BOOT_KERNEL_DIR")
+    let dir = std::env::var("KERNEL_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| repo.join("target/boot/kernel-x86_64"));
-    let out = run(
-        Command::new("sh")
-            .arg(repo.join("tests/tools/boot-kernel.sh"))
-            .arg("x86_64")
-            .arg(&dir),
-        Duration::from_secs(600),
-    );
-    assert!(out.success(), "Debian's kernel: {out}");
-    let release = read(&dir.join("release")).trim().to_string();
+        .unwrap_or_else(|_| repo.join("target/kernel"))
+        .join("amd64");
+    let release = fs::read_to_string(dir.join("release"))
+        .map(|r| r.trim().to_string())
+        .unwrap_or_else(|e| {
+            panic!(
+                "no Debian kernel in {} ({e}): sh tests/tools/install.sh boot (as root) unpacks it",
+                dir.display()
+            )
+        });
+    let root = dir.join("root");
+    if !root
+        .join("lib/modules")
+        .join(&release)
+        .join("modules.dep")
+        .exists()
+    {
+        run(
+            Command::new("depmod").arg("-b").arg(&root).arg(&release),
+            Duration::from_secs(120),
+        )
+        .ok();
+    }
     Kernel {
         vmlinuz: dir.join("vmlinuz"),
         release,
-        root: dir,
+        root,
     }
 }
 
