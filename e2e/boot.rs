@@ -300,9 +300,11 @@ echo "boot-e2e: end of report"
 }
 
 /// The hostapp's `/sbin/init`: when it started, what it sees, then off.
-fn init_script() -> String {
+/// `bin` holds the busybox it runs (the guest's architecture's).
+fn init_script(bin: &str) -> String {
     format!(
-        r#"#!/bin/sh
+        r#"#!{bin}/sh
+PATH={bin}
 read up idle </proc/uptime
 echo "boot-e2e: /sbin/init at $up s"
 echo "boot-e2e: root is $(grep '^[^ ]* / ' /proc/mounts | cut -d' ' -f3)"
@@ -310,29 +312,38 @@ echo "boot-e2e: root is $(grep '^[^ ]* / ' /proc/mounts | cut -d' ' -f3)"
 moved=yes
 [ -b /dev/vda ] && [ -d /sys/kernel ] && grep -q '^[^ ]* /run ' /proc/mounts || moved=no
 echo "boot-e2e: pid $$, /dev /proc /sys /run moved: $moved"
-/{REPORT} /
+sh /{REPORT} /
 poweroff -f
 "#
     )
 }
 
-/// The hostapp's tree: busybox (with a link per applet), the init and
-/// report scripts, and the files the extensions compete for.
-fn hostapp_rootfs(env: &Env) -> Rootfs {
-    let dir = env.work.join("rootfs-hostapp");
-    let _ = fs::remove_dir_all(&dir);
-    let bin = dir.join("bin");
+/// Installs busybox `from` in `dir` of `root`, with a link per applet.
+fn install_busybox(root: &Path, dir: &str, from: &Path) {
+    let bin = root.join(dir.trim_start_matches('/'));
     fs::create_dir_all(&bin).unwrap();
-    fs::copy(qemu::BUSYBOX, bin.join("busybox")).unwrap_or_else(|e| {
+    fs::copy(from, bin.join("busybox")).unwrap_or_else(|e| {
         panic!(
             "cannot copy {} (Debian's busybox-static): {e}",
-            qemu::BUSYBOX
+            from.display()
         )
     });
+    // The applets of the host's busybox: the same Debian version.
     let list = run(Command::new(qemu::BUSYBOX).arg("--list"), SECS(10)).ok();
     for applet in list.lines().filter(|a| *a != "busybox") {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }
+}
+
+/// The hostapp's tree: busybox (with a link per applet), the init and
+/// report scripts, and the files the extensions compete for. Another
+/// architecture the boot runs on gets its busybox in
+/// `/usr/lib/boot-e2e/<arch>/` and its init at `/sbin/init-<arch>`
+/// (`--init-program` names it).
+fn hostapp_rootfs(env: &Env) -> Rootfs {
+    let dir = env.work.join("rootfs-hostapp");
+    let _ = fs::remove_dir_all(&dir);
+    install_busybox(&dir, "/bin", Path::new(qemu::BUSYBOX));
     for d in [
         "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "run", "tmp", "mnt",
     ] {
@@ -341,7 +352,14 @@ fn hostapp_rootfs(env: &Env) -> Rootfs {
     for applet in ["poweroff", "reboot", "halt"] {
         std::os::unix::fs::symlink("../bin/busybox", dir.join("sbin").join(applet)).unwrap();
     }
-    write_file(&dir, "sbin/init", &init_script(), 0o755);
+    write_file(&dir, "sbin/init", &init_script("/bin"), 0o755);
+    for arch in qemu::archs().into_iter().filter(|a| !a.native()) {
+        let bin = arch.guest_bin();
+        install_busybox(&dir, &bin, &arch.busybox());
+        // Not beside its busybox: that directory has an `init` applet link.
+        let init = format!("sbin/init-{}", arch.name);
+        write_file(&dir, &init, &init_script(&bin), 0o755);
+    }
     write_file(&dir, REPORT, &report_script(), 0o755);
     write_file(&dir, SHARED, "hostapp", 0o644);
     write_file(&dir, HOSTAPP_FILE, "hostapp", 0o644);
@@ -770,5 +788,7 @@ fn s18_boot_debian_kernel_with_extension_mount_init_shows_the_planned_union() {
         return;
     }
     let disk = disk(&env);
-    qemu::boot_all(&env, &disk, &applet(&env));
+    for arch in qemu::archs() {
+        qemu::boot_all(&env, &disk, arch);
+    }
 }

@@ -1,5 +1,6 @@
 //! The real boot (`make boot`): the disk of `e2e/boot.rs` as two ext4
-//! partitions, booted by Debian's kernel under qemu-system-x86_64, with an
+//! partitions, booted by Debian's kernels under qemu-system-x86_64 and
+//! qemu-system-aarch64 (`BOOT_ARCHS`), with an
 //! initramfs whose last step is `extension-mount --init`.
 //!
 //! The initramfs (busybox-static's shell) does what a device's initramfs
@@ -12,8 +13,9 @@
 //! checked against the plan's precedence. Every boot has a time limit: a
 //! hung boot fails with the console's tail.
 //!
-//! TCG by default: KVM only when a probe boot proves it works (nested
-//! guests can hang without a line on the console).
+//! TCG by default: KVM only for the host's own architecture, and only when
+//! a probe boot proves it works (nested guests can hang without a line on
+//! the console).
 
 use std::fs;
 use std::io::Write;
@@ -35,6 +37,121 @@ const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
 /// The modules the initramfs loads, with what they depend on.
 const MODULES: &[&str] = &["virtio_pci", "virtio_blk", "ext4", "overlay"];
+
+/// A guest architecture: its Debian name, its qemu and machine, its
+/// serial console.
+pub struct Arch {
+    pub name: &'static str,
+    deb: &'static str,
+    qemu: &'static str,
+    machine: &'static [&'static str],
+    console: &'static str,
+}
+
+const ARCHS: &[Arch] = &[
+    Arch {
+        name: "x86_64",
+        deb: "amd64",
+        qemu: "qemu-system-x86_64",
+        machine: &["-machine", "q35"],
+        console: "ttyS0",
+    },
+    Arch {
+        name: "aarch64",
+        deb: "arm64",
+        qemu: "qemu-system-aarch64",
+        machine: &["-machine", "virt", "-cpu", "cortex-a72"],
+        console: "ttyAMA0",
+    },
+];
+
+/// The architectures to boot: `BOOT_ARCHS` (`make boot` sets it; alone,
+/// x86_64).
+pub fn archs() -> Vec<&'static Arch> {
+    let wanted = std::env::var("BOOT_ARCHS").unwrap_or_else(|_| "x86_64".into());
+    wanted
+        .split_whitespace()
+        .map(|a| {
+            ARCHS
+                .iter()
+                .find(|x| x.name == a)
+                .unwrap_or_else(|| panic!("BOOT_ARCHS: no boot for \"{a}\" (x86_64, aarch64)"))
+        })
+        .collect()
+}
+
+impl Arch {
+    /// Whether this is the host's architecture (the busybox and binary of
+    /// the host serve it).
+    pub fn native(&self) -> bool {
+        self.name == std::env::consts::ARCH
+    }
+
+    /// Where the hostapp keeps this architecture's busybox.
+    pub fn guest_bin(&self) -> String {
+        if self.native() {
+            "/bin".into()
+        } else {
+            format!("/usr/lib/boot-e2e/{}", self.name)
+        }
+    }
+
+    /// Debian's busybox-static for this architecture: the host's own, or
+    /// the foreign package unpacked (not installed: it would replace the
+    /// host's) under target/boot/.
+    pub fn busybox(&self) -> PathBuf {
+        if self.native() {
+            return PathBuf::from(BUSYBOX);
+        }
+        let dir = repo()
+            .join("target/boot")
+            .join(format!("busybox-{}", self.deb));
+        let path = dir.join("tree/bin/busybox");
+        if !path.exists() {
+            let out = run(
+                Command::new("sh")
+                    .arg("-c")
+                    .arg(
+                        r#"set -e; rm -rf "$1"; mkdir -p "$1"; cd "$1"
+apt-get download -q -o APT::Sandbox::User=root "busybox-static:$2" >/dev/null
+dpkg -x busybox-static_*.deb tree"#,
+                    )
+                    .arg("sh")
+                    .arg(&dir)
+                    .arg(self.deb),
+                Duration::from_secs(300),
+            );
+            assert!(
+                out.success() && path.exists(),
+                "busybox-static:{} (sh tests/tools/install.sh boot-{} adds the architecture): {out}",
+                self.deb,
+                self.deb
+            );
+        }
+        path
+    }
+
+    /// The shipped binary for this architecture (`make build [ARCH=...]`).
+    fn binary(&self) -> PathBuf {
+        let dist = PathBuf::from(std::env::var("E2E_DIST").expect("E2E_DIST is set by e2e/run.sh"));
+        let path = if self.native() {
+            dist.join("balena-extension-runtime")
+        } else {
+            dist.join(self.name).join("balena-extension-runtime")
+        };
+        assert!(
+            path.exists(),
+            "{} is missing: make build ARCH={}",
+            path.display(),
+            self.name
+        );
+        path
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(std::env::var("E2E_REPO").expect("E2E_REPO is set by e2e/run.sh"))
+}
 
 fn say(line: &str) {
     // Straight to fd 2: libtest captures `eprintln!` of passing tests.
@@ -58,24 +175,25 @@ struct Kernel {
     root: PathBuf,
 }
 
-/// Debian's kernel, unpacked by `tests/tools/install.sh boot` into
-/// target/kernel/amd64 (or `$KERNEL_DIR/amd64`): `vmlinuz`, `release`, and
+/// Debian's kernel, unpacked by `tests/tools/install.sh boot` (or
+/// `boot-arm64`) into target/kernel/DEB-ARCH (or under `$KERNEL_DIR`): `vmlinuz`, `release`, and
 /// the package's tree in `root/`. The package has no modules.dep: made here
 /// once (`depmod -b`), beside its modules.
-fn kernel() -> Kernel {
-    let repo = PathBuf::from(std::env::var("E2E_REPO").expect("E2E_REPO is set by e2e/run.sh"));
+fn kernel(arch: &Arch) -> Kernel {
     let dir = std::env::var("KERNEL_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| repo.join("target/kernel"))
-        .join("amd64");
-    let release = fs::read_to_string(dir.join("release"))
-        .map(|r| r.trim().to_string())
-        .unwrap_or_else(|e| {
-            panic!(
-                "no Debian kernel in {} ({e}): sh tests/tools/install.sh boot (as root) unpacks it",
-                dir.display()
+        .unwrap_or_else(|_| repo().join("target/kernel"))
+        .join(arch.deb);
+    let release =
+        fs::read_to_string(dir.join("release"))
+            .map(|r| r.trim().to_string())
+            .unwrap_or_else(|e| {
+                panic!(
+                "no Debian kernel in {} ({e}): sh tests/tools/install.sh {} (as root) unpacks it",
+                dir.display(),
+                if arch.native() { "boot".to_string() } else { format!("boot-{}", arch.deb) }
             )
-        });
+            });
     let root = dir.join("root");
     if !root
         .join("lib/modules")
@@ -146,7 +264,7 @@ fn cpio(dir: &Path, out: &Path) {
 }
 
 /// An initramfs tree with busybox and `init`.
-fn initramfs_tree(dir: &Path, init: &str) {
+fn initramfs_tree(dir: &Path, init: &str, busybox: &Path) {
     let _ = fs::remove_dir_all(dir);
     for d in [
         "bin",
@@ -160,7 +278,7 @@ fn initramfs_tree(dir: &Path, init: &str) {
     ] {
         fs::create_dir_all(dir.join(d)).unwrap();
     }
-    fs::copy(BUSYBOX, dir.join("bin/busybox")).unwrap();
+    fs::copy(busybox, dir.join("bin/busybox")).unwrap();
     for applet in ["sh", "mount", "insmod", "sleep", "cat", "poweroff"] {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
     }
@@ -168,8 +286,14 @@ fn initramfs_tree(dir: &Path, init: &str) {
 }
 
 /// The boot's initramfs: modules, mounts, then `extension-mount --init`.
-fn initramfs(env: &Env, k: &Kernel, binary: &Path) -> PathBuf {
-    let dir = env.work.join("initramfs");
+fn initramfs(env: &Env, arch: &Arch, k: &Kernel) -> PathBuf {
+    let dir = env.work.join(format!("initramfs-{}", arch.name));
+    // The hostapp's init for a foreign guest is its own (see boot.rs).
+    let init_program = if arch.native() {
+        String::new()
+    } else {
+        format!(" --init-program /sbin/init-{}", arch.name)
+    };
     let mods = module_files(k);
     let names: Vec<String> = mods
         .iter()
@@ -192,19 +316,19 @@ mount -t ext4 -o ro /dev/vda /mnt/sysroot/active || echo "boot-e2e: cannot mount
 mount -t ext4 -o ro /dev/vdb /mnt/data || echo "boot-e2e: cannot mount the data partition"
 read up idle </proc/uptime
 echo "boot-e2e: extension-mount at $up s"
-exec /bin/extension-mount --init
+exec /bin/extension-mount --init{init_program}
 "#,
         mods = names.join(" ")
     );
-    initramfs_tree(&dir, &init);
+    initramfs_tree(&dir, &init, &arch.busybox());
     for m in &mods {
         fs::copy(m, dir.join("lib/modules").join(m.file_name().unwrap())).unwrap();
     }
     // The static binary, called by its applet name as a device would.
-    fs::copy(binary, dir.join("bin/balena-extension-runtime")).unwrap();
+    fs::copy(arch.binary(), dir.join("bin/balena-extension-runtime")).unwrap();
     std::os::unix::fs::symlink("balena-extension-runtime", dir.join("bin/extension-mount"))
         .unwrap();
-    let out = env.work.join("initramfs.cpio");
+    let out = env.work.join(format!("initramfs-{}.cpio", arch.name));
     cpio(&dir, &out);
     out
 }
@@ -235,6 +359,7 @@ fn ext4(tree: &Path, img: &Path, label: &str) {
 }
 
 struct Boot<'a> {
+    arch: &'a Arch,
     name: &'a str,
     accel: &'a str,
     kernel: &'a Path,
@@ -247,23 +372,30 @@ struct Boot<'a> {
 /// Runs one boot to its power-off; the console text. A boot that does not
 /// end within its limit fails the test with the console's tail.
 fn boot(env: &Env, b: &Boot) -> Result<String, String> {
-    let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args([
-        "-machine", "q35", "-accel", b.accel, "-m", "512", "-smp", "1",
-    ])
-    .args(["-cpu", if b.accel == "kvm" { "host" } else { "max" }])
-    .args(["-nographic", "-no-reboot", "-nic", "none"])
-    .arg("-kernel")
-    .arg(b.kernel)
-    .arg("-initrd")
-    .arg(b.initrd)
-    .arg("-append")
-    .arg(&b.append);
-    for d in &b.drives {
-        cmd.arg("-drive").arg(format!(
-            "file={},format=raw,if=virtio,readonly=on",
-            d.display()
-        ));
+    let mut cmd = Command::new(b.arch.qemu);
+    cmd.args(b.arch.machine)
+        .args(["-accel", b.accel, "-m", "512", "-smp", "1"]);
+    if b.accel == "kvm" {
+        cmd.args(["-cpu", "host"]);
+    } else if b.arch.name == "x86_64" {
+        cmd.args(["-cpu", "max"]);
+    }
+    cmd.args(["-nographic", "-no-reboot", "-nic", "none"])
+        .arg("-kernel")
+        .arg(b.kernel)
+        .arg("-initrd")
+        .arg(b.initrd)
+        .arg("-append")
+        .arg(&b.append);
+    // virtio-blk on PCI on both machines: the same modules, vda then vdb.
+    for (i, d) in b.drives.iter().enumerate() {
+        cmd.arg("-drive")
+            .arg(format!(
+                "if=none,id=d{i},file={},format=raw,readonly=on",
+                d.display()
+            ))
+            .arg("-device")
+            .arg(format!("virtio-blk-pci,drive=d{i}"));
     }
     let result = spawn(&mut cmd).wait_for(b.limit);
     let (out, finished) = match result {
@@ -271,15 +403,21 @@ fn boot(env: &Env, b: &Boot) -> Result<String, String> {
         Err(out) => (out, false),
     };
     let console = out.stdout.replace('\r', "");
-    fs::write(env.work.join(format!("console-{}.txt", b.name)), &console).unwrap();
+    fs::write(
+        env.work
+            .join(format!("console-{}-{}.txt", b.arch.name, b.name)),
+        &console,
+    )
+    .unwrap();
     if finished && out.success() {
         Ok(console)
     } else {
         let tail: Vec<&str> = console.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         Err(format!(
-            "boot \"{}\" ({}) {} after {:.1}s; stderr: {}\n--- console tail ---\n{}",
+            "boot \"{}\" ({} {}) {} after {:.1}s; stderr: {}\n--- console tail ---\n{}",
             b.name,
+            b.arch.name,
             b.accel,
             if finished {
                 format!("exited {:?}", out.code)
@@ -293,25 +431,28 @@ fn boot(env: &Env, b: &Boot) -> Result<String, String> {
     }
 }
 
-/// "kvm" when /dev/kvm exists and a probe boot under it reaches its `/init`
-/// and powers off in time; "tcg" otherwise.
-fn accelerator(env: &Env, k: &Kernel) -> &'static str {
-    if !Path::new("/dev/kvm").exists() {
+/// "kvm" for the host's own architecture when /dev/kvm exists and a probe
+/// boot under it reaches its `/init` and powers off in time; "tcg"
+/// otherwise.
+fn accelerator(env: &Env, arch: &'static Arch, k: &Kernel) -> &'static str {
+    if !arch.native() || !Path::new("/dev/kvm").exists() {
         return "tcg";
     }
     let dir = env.work.join("probe");
     initramfs_tree(
         &dir,
         "#!/bin/sh\necho boot-e2e: kvm works\n/bin/poweroff -f\n",
+        &arch.busybox(),
     );
     let initrd = env.work.join("probe.cpio");
     cpio(&dir, &initrd);
     let probe = Boot {
+        arch,
         name: "kvm-probe",
         accel: "kvm",
         kernel: &k.vmlinuz,
         initrd: &initrd,
-        append: "console=ttyS0 panic=-1 quiet".into(),
+        append: format!("console={} panic=-1 quiet", arch.console),
         drives: Vec::new(),
         limit: PROBE_LIMIT,
     };
@@ -339,7 +480,6 @@ fn uptime_at(console: &str, what: &str) -> Option<f64> {
 
 /// The programs the boot needs, with the Debian packages holding them.
 const TOOLS: &[(&str, &str)] = &[
-    ("qemu-system-x86_64", "qemu-system-x86"),
     ("mkfs.ext4", "e2fsprogs"),
     ("cpio", "cpio"),
     ("modprobe", "kmod"),
@@ -347,8 +487,13 @@ const TOOLS: &[(&str, &str)] = &[
     (BUSYBOX, "busybox-static"),
 ];
 
-fn check_tools() {
-    for (tool, package) in TOOLS {
+fn check_tools(arch: &Arch) {
+    let qemu = if arch.native() {
+        "qemu-system-x86"
+    } else {
+        "qemu-system-arm"
+    };
+    for (tool, package) in TOOLS.iter().chain(&[(arch.qemu, qemu)]) {
         let found = if tool.starts_with('/') {
             Path::new(tool).exists()
         } else {
@@ -359,25 +504,44 @@ fn check_tools() {
     }
 }
 
-/// The three boots of the disk, each checked on its console.
-pub fn boot_all(env: &Env, disk: &Disk, applet: &Path) {
-    check_tools();
-    let k = kernel();
-    // The real file, not the applet's link: the initramfs gets its own link.
-    let binary = fs::canonicalize(applet).unwrap();
-    let initrd = initramfs(env, &k, &binary);
-    let sysroot = env.work.join("sysroot.img");
-    let data = env.work.join("data.img");
-    let purged = env.work.join("data-purge.img");
-    ext4(&disk.sysroot, &sysroot, "sysroot");
-    ext4(&disk.data, &data, "data");
-    // A pending purge: the data partition without remove_me_to_reset.
-    let marker = disk.data.join("remove_me_to_reset");
-    fs::remove_file(&marker).unwrap();
-    ext4(&disk.data, &purged, "data");
-    fs::write(&marker, "").unwrap();
+/// The sysroot and data images of a disk, made once for every
+/// architecture: the clean one and one with a data reset pending.
+struct Images {
+    sysroot: PathBuf,
+    data: PathBuf,
+    purged: PathBuf,
+}
 
-    let accel = accelerator(env, &k);
+fn images(env: &Env, disk: &Disk) -> Images {
+    let im = Images {
+        sysroot: env.work.join("sysroot.img"),
+        data: env.work.join("data.img"),
+        purged: env.work.join("data-purge.img"),
+    };
+    if !im.purged.exists() {
+        ext4(&disk.sysroot, &im.sysroot, "sysroot");
+        ext4(&disk.data, &im.data, "data");
+        // A pending reset: the data partition without remove_me_to_reset.
+        let marker = disk.data.join("remove_me_to_reset");
+        fs::remove_file(&marker).unwrap();
+        ext4(&disk.data, &im.purged, "data");
+        fs::write(&marker, "").unwrap();
+    }
+    im
+}
+
+/// The three boots of the disk on `arch`, each checked on its console.
+pub fn boot_all(env: &Env, disk: &Disk, arch: &'static Arch) {
+    check_tools(arch);
+    let k = kernel(arch);
+    let initrd = initramfs(env, arch, &k);
+    let Images {
+        sysroot,
+        data,
+        purged,
+    } = images(env, disk);
+
+    let accel = accelerator(env, arch, &k);
     let want = disk.expected();
     let cases: [(&str, &str, &Path, bool, &str); 3] = [
         ("plain", "", &data, true, "mounted"),
@@ -398,11 +562,15 @@ pub fn boot_all(env: &Env, disk: &Disk, applet: &Path) {
     ];
     for (name, extra, data_img, extensions, decision) in cases {
         let b = Boot {
+            arch,
             name,
             accel,
             kernel: &k.vmlinuz,
             initrd: &initrd,
-            append: format!("console=ttyS0 panic=-1 quiet balena_kernel_abi={ABI_RUNNING} {extra}"),
+            append: format!(
+                "console={} panic=-1 quiet balena_kernel_abi={ABI_RUNNING} {extra}",
+                arch.console
+            ),
             drives: vec![&sysroot, data_img],
             limit: BOOT_LIMIT,
         };
@@ -446,9 +614,10 @@ pub fn boot_all(env: &Env, disk: &Disk, applet: &Path) {
             fail("no /init, extension-mount or /sbin/init timestamp")
         };
         say(&format!(
-            "boot {name} ({accel}, kernel {}): /init at {init:.2} s, /sbin/init at {sbin_init:.2} s: \
+            "boot {name} ({} {accel}, kernel {}): /init at {init:.2} s, /sbin/init at {sbin_init:.2} s: \
              {:.2} s from /init to /sbin/init, {:.2} s of it from extension-mount's start; \
              {:.1} s from qemu's start to power-off",
+            arch.name,
             k.release,
             sbin_init - init,
             sbin_init - applet,
