@@ -130,7 +130,8 @@ NO_ARM_UNWIND_LD := $(CURDIR)/target/no-arm-unwind-tables.ld
 MUSL_RUSTFLAGS := $(if $(MUSL_DEB),-L native=$(CURDIR)/target/musl-crt/$(TARGET))
 ifneq ($(findstring -musl,$(TARGET)),)
 ifeq ($(STD),source)
-MUSL_RUSTFLAGS += --cfg stub_unwinder -L native=$(NO_UNWINDER) -C link-arg=-Wl,-T,$(NO_ARM_UNWIND_LD)
+MUSL_RUSTFLAGS += --cfg stub_unwinder -L native=$(NO_UNWINDER) -C link-arg=-Wl,-T,$(NO_ARM_UNWIND_LD) \
+	-C llvm-args=-enable-machine-outliner=always -Z location-detail=none
 else
 # The prebuilt std keeps its unwinder and symbolizer; LLVM's machine
 # outliner (with LTO it reaches std's bitcode too) keeps x86_64 under its

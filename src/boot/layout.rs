@@ -35,7 +35,7 @@ pub fn container_layers(root: &Path, id: &str) -> Result<Vec<PathBuf>, String> {
         return Err(format!(
             "{} holds \"{}\", not a layer name",
             id_file.display(),
-            mount_id.escape_default()
+            quoted(mount_id)
         ));
     }
     let store = root.join("overlay2");
@@ -48,7 +48,7 @@ pub fn container_layers(root: &Path, id: &str) -> Result<Vec<PathBuf>, String> {
     let lower = read_text(&lower_file, MAX_LOWER, true).map_err(|e| e.msg)?;
     for entry in lower.trim().split(':') {
         let dir = link_target(&store, entry)
-            .map_err(|why| format!("{}: \"{}\" {why}", lower_file.display(), short(entry)))?;
+            .map_err(|why| format!("{}: \"{}\" {why}", lower_file.display(), quoted(entry)))?;
         if dir.ends_with("-init") {
             continue;
         }
@@ -104,9 +104,17 @@ pub fn plain_name(s: &str) -> bool {
             .any(|b| b == b'/' || b == b':' || b == b',' || b < b' ')
 }
 
-/// A hostile entry quoted in a reason: cut, and escaped.
-fn short(s: &str) -> String {
-    s.chars().take(60).flat_map(char::escape_default).collect()
+/// A hostile value quoted in a reason: one line, cut.
+pub fn quoted(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(60)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::layout::{container_layers, plain_name};
+use super::layout::{container_layers, plain_name, quoted};
 use super::record::Record;
 use super::{Method, Paths};
 use crate::claims::{self, Verdict};
@@ -274,12 +274,11 @@ fn admit(
     }
     let priority = match r.label(OVERRIDE) {
         None => None,
-        Some(v) => Some(v.trim().parse::<u32>().map_err(|_| {
-            format!(
-                "override priority \"{}\" is not a number",
-                v.escape_default()
-            )
-        })?),
+        Some(v) => Some(
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("override priority \"{}\" is not a number", quoted(v)))?,
+        ),
     };
     let layers = container_layers(data_root, id)?;
     // An extension that ships the kernel's modules carries the kernel's
