@@ -250,7 +250,7 @@ test-cross-all:
 # Fuzzing with cargo-fuzz (libFuzzer) on the stable toolchain: RUSTC_BOOTSTRAP
 # lets it pass its nightly flags. New inputs go to fuzz/runs/ (not committed);
 # the seeds are fuzz/corpus/<target>/. -a keeps overflow checks on.
-FUZZ_TARGETS    := config_json state_json labels_env signal runtime_args engine_response
+FUZZ_TARGETS    := config_json state_json labels_env signal runtime_args engine_response boot_record
 FUZZ_SECONDS    ?= 300
 FUZZ_CI_SECONDS ?= 12
 

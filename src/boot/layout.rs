@@ -60,10 +60,7 @@ pub fn container_layers(root: &Path, id: &str) -> Result<Vec<PathBuf>, String> {
 /// The layer directory an `l/<short>` entry names, from the link's text:
 /// `../<dir>/diff` gives `<dir>`.
 fn link_target(store: &Path, entry: &str) -> Result<String, &'static str> {
-    let short = entry
-        .strip_prefix("l/")
-        .filter(|s| plain_name(s))
-        .ok_or("is not an l/<name> link")?;
+    let short = lower_entry(entry).ok_or("is not an l/<name> link")?;
     let link = store.join("l").join(short);
     let meta = fs::symlink_metadata(&link).map_err(|_| "is missing")?;
     if !meta.file_type().is_symlink() {
@@ -72,11 +69,21 @@ fn link_target(store: &Path, entry: &str) -> Result<String, &'static str> {
     let target = fs::read_link(&link).map_err(|_| "cannot be read")?;
     target
         .to_str()
-        .and_then(|t| t.strip_prefix("../"))
-        .and_then(|t| t.strip_suffix("/diff"))
-        .filter(|d| plain_name(d))
+        .and_then(link_dir)
         .map(str::to_string)
         .ok_or("does not point to ../<layer>/diff")
+}
+
+/// The short link name of a `lower` entry `l/<short>`.
+pub fn lower_entry(entry: &str) -> Option<&str> {
+    entry.strip_prefix("l/").filter(|s| plain_name(s))
+}
+
+/// The layer directory an `l/` link's text `../<dir>/diff` names.
+pub fn link_dir(text: &str) -> Option<&str> {
+    text.strip_prefix("../")
+        .and_then(|t| t.strip_suffix("/diff"))
+        .filter(|d| plain_name(d))
 }
 
 /// `<store>/<dir>/diff`, when both are real directories (not symlinks).
