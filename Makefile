@@ -293,6 +293,7 @@ bench: build
 	$(if $(filter glibc,$(BENCH_REF)),$(MAKE) --no-print-directory compile TARGET=$(HOST_TRIPLE) STD=prebuilt)
 	BENCH_REF="$(if $(filter glibc,$(BENCH_REF)),$(GLIBC_REF),$(BENCH_REF))" \
 		$(CARGO) bench --locked --bench lifecycle -- $(CURDIR)/$(OUT)/$(BIN)
+	$(CARGO) bench --locked --bench boot -- $(CURDIR)/$(OUT)/$(BIN)
 
 # The binary built with the oldest Rust Cargo.toml's rust-version claims
 # (a minimal toolchain, installed by rustup when missing; ~1 min in CI).
