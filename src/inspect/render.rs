@@ -286,17 +286,17 @@ pub fn human(r: &Report) -> String {
     }
     let b = &r.next_boot;
     let next = match (&b.error, &b.disabled_by) {
-        (Some(e), _) => format!("unknown: {e}"),
-        (None, Some(d)) => format!("the hostapp alone ({d})"),
+        (Some(e), _) => format!("next boot unknown: {e}"),
+        (None, Some(d)) => format!("next boot: the hostapp alone ({d})"),
         (None, None) => format!(
-            "{} over the hostapp, {} skipped ({} layers, {})",
+            "next boot: {} over the hostapp, {} skipped ({} layers, {})",
             plural(b.extensions, "extension", "extensions"),
             b.skipped,
             b.layers,
             b.method.as_deref().unwrap_or("")
         ),
     };
-    out += &field("next boot", &next);
+    out += &field("boot", &next);
     if let Some(this) = &b.this {
         out += &field("this one", this);
     }
