@@ -132,7 +132,8 @@ NO_ARM_UNWIND_LD := $(CURDIR)/target/no-arm-unwind-tables.ld
 MUSL_RUSTFLAGS := $(if $(MUSL_DEB),-L native=$(CURDIR)/target/musl-crt/$(TARGET))
 ifneq ($(findstring -musl,$(TARGET)),)
 ifeq ($(STD),source)
-MUSL_RUSTFLAGS += --cfg stub_unwinder -L native=$(NO_UNWINDER) -C link-arg=-Wl,-T,$(NO_ARM_UNWIND_LD)
+MUSL_RUSTFLAGS += --cfg stub_unwinder -L native=$(NO_UNWINDER) -C link-arg=-Wl,-T,$(NO_ARM_UNWIND_LD) \
+	-C llvm-args=-enable-machine-outliner=always -Z location-detail=none
 else
 # The prebuilt std keeps its unwinder and symbolizer; LLVM's machine
 # outliner (with LTO it reaches std's bitcode too) keeps x86_64 under its
@@ -256,7 +257,7 @@ test-cross-all:
 # Fuzzing with cargo-fuzz (libFuzzer) on the stable toolchain: RUSTC_BOOTSTRAP
 # lets it pass its nightly flags. New inputs go to fuzz/runs/ (not committed);
 # the seeds are fuzz/corpus/<target>/. -a keeps overflow checks on.
-FUZZ_TARGETS    := config_json state_json labels_env signal runtime_args engine_response
+FUZZ_TARGETS    := config_json state_json labels_env signal runtime_args engine_response boot_record
 FUZZ_SECONDS    ?= 300
 FUZZ_CI_SECONDS ?= 12
 
@@ -312,6 +313,7 @@ bench: build
 	$(if $(filter glibc,$(BENCH_REF)),$(MAKE) --no-print-directory compile TARGET=$(HOST_TRIPLE) STD=prebuilt)
 	BENCH_REF="$(if $(filter glibc,$(BENCH_REF)),$(GLIBC_REF),$(BENCH_REF))" \
 		$(CARGO) bench --locked --bench lifecycle -- $(CURDIR)/$(OUT)/$(BIN)
+	$(CARGO) bench --locked --bench boot -- $(CURDIR)/$(OUT)/$(BIN)
 
 # The binary built with the oldest Rust Cargo.toml's rust-version claims
 # (a minimal toolchain, installed by rustup when missing; ~1 min in CI).

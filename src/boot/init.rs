@@ -56,7 +56,7 @@ pub fn run(paths: &Paths, target: &Path, program: &Path, args: &[OsString]) -> R
     // The classic mount names its layers through /proc; an initramfs that
     // did not mount it gets it here (and then moved like the others).
     if fs::metadata("/proc/self/fd").is_err() {
-        let _ = fs::create_dir_all("/proc");
+        let _ = fs::create_dir("/proc");
         if let Err(e) = sys::mount(c"proc", c"/proc", Some(c"proc"), 0, None) {
             say(&format!(
                 "cannot mount /proc: {}",
@@ -65,7 +65,7 @@ pub fn run(paths: &Paths, target: &Path, program: &Path, args: &[OsString]) -> R
         }
     }
     if fs::symlink_metadata(target).is_err() {
-        fs::create_dir_all(target)
+        fs::create_dir(target)
             .map_err(|e| Error::io(format!("cannot create {}", target.display()), &e))?;
     }
     mount_union(paths, target)?;

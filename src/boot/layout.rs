@@ -35,7 +35,7 @@ pub fn container_layers(root: &Path, id: &str) -> Result<Vec<PathBuf>, String> {
         return Err(format!(
             "{} holds \"{}\", not a layer name",
             id_file.display(),
-            mount_id.escape_default()
+            quoted(mount_id)
         ));
     }
     let store = root.join("overlay2");
@@ -48,7 +48,7 @@ pub fn container_layers(root: &Path, id: &str) -> Result<Vec<PathBuf>, String> {
     let lower = read_text(&lower_file, MAX_LOWER, true).map_err(|e| e.msg)?;
     for entry in lower.trim().split(':') {
         let dir = link_target(&store, entry)
-            .map_err(|why| format!("{}: \"{}\" {why}", lower_file.display(), short(entry)))?;
+            .map_err(|why| format!("{}: \"{}\" {why}", lower_file.display(), quoted(entry)))?;
         if dir.ends_with("-init") {
             continue;
         }
@@ -60,10 +60,7 @@ pub fn container_layers(root: &Path, id: &str) -> Result<Vec<PathBuf>, String> {
 /// The layer directory an `l/<short>` entry names, from the link's text:
 /// `../<dir>/diff` gives `<dir>`.
 fn link_target(store: &Path, entry: &str) -> Result<String, &'static str> {
-    let short = entry
-        .strip_prefix("l/")
-        .filter(|s| plain_name(s))
-        .ok_or("is not an l/<name> link")?;
+    let short = lower_entry(entry).ok_or("is not an l/<name> link")?;
     let link = store.join("l").join(short);
     let meta = fs::symlink_metadata(&link).map_err(|_| "is missing")?;
     if !meta.file_type().is_symlink() {
@@ -72,11 +69,21 @@ fn link_target(store: &Path, entry: &str) -> Result<String, &'static str> {
     let target = fs::read_link(&link).map_err(|_| "cannot be read")?;
     target
         .to_str()
-        .and_then(|t| t.strip_prefix("../"))
-        .and_then(|t| t.strip_suffix("/diff"))
-        .filter(|d| plain_name(d))
+        .and_then(link_dir)
         .map(str::to_string)
         .ok_or("does not point to ../<layer>/diff")
+}
+
+/// The short link name of a `lower` entry `l/<short>`.
+pub fn lower_entry(entry: &str) -> Option<&str> {
+    entry.strip_prefix("l/").filter(|s| plain_name(s))
+}
+
+/// The layer directory an `l/` link's text `../<dir>/diff` names.
+pub fn link_dir(text: &str) -> Option<&str> {
+    text.strip_prefix("../")
+        .and_then(|t| t.strip_suffix("/diff"))
+        .filter(|d| plain_name(d))
 }
 
 /// `<store>/<dir>/diff`, when both are real directories (not symlinks).
@@ -104,9 +111,17 @@ pub fn plain_name(s: &str) -> bool {
             .any(|b| b == b'/' || b == b':' || b == b',' || b < b' ')
 }
 
-/// A hostile entry quoted in a reason: cut, and escaped.
-fn short(s: &str) -> String {
-    s.chars().take(60).flat_map(char::escape_default).collect()
+/// A hostile value quoted in a reason: one line, cut.
+pub fn quoted(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(60)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]

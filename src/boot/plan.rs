@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::layout::{container_layers, plain_name};
+use super::layout::{container_layers, plain_name, quoted};
 use super::record::Record;
 use super::{Method, Paths};
 use crate::claims::{self, Verdict};
@@ -54,7 +54,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Every layer, leftmost on top: overrides, the hostapp, plain
+    /// Every layer once, leftmost on top: overrides, the hostapp, plain
     /// extensions. A plain extension is below every hostapp layer, so it can
     /// add files but never hide one of the hostapp's.
     pub fn lowerdir(&self) -> Vec<&Path> {
@@ -67,6 +67,17 @@ impl Plan {
         out.extend(self.hostapp_layers.iter().map(PathBuf::as_path));
         for e in plain {
             out.extend(e.layers.iter().map(PathBuf::as_path));
+        }
+        // Containers of one image share its layers, and overlayfs refuses
+        // a directory twice ("conflicting lowerdir path"). The last place
+        // is kept: there it is still below every layer that was built on it.
+        let mut i = 0;
+        while i < out.len() {
+            if out[i + 1..].contains(&out[i]) {
+                out.remove(i);
+            } else {
+                i += 1;
+            }
         }
         out
     }
@@ -106,14 +117,13 @@ pub fn plan(p: &Paths) -> Result<Plan> {
         return Ok(plan);
     }
     let host_files = HostFiles::read(&plan.hostapp_layers, &release);
-    let mut found = extensions(&p.data_root, &mut plan.skipped);
-    for (id, record) in &mut found {
-        let e = match admit(&p.data_root, id, record, &release, &cmdline, &host_files) {
+    for (id, record) in extensions(&p.data_root, &mut plan.skipped) {
+        let e = match admit(&p.data_root, &id, &record, &release, &cmdline, &host_files) {
             Ok(e) => e,
             Err(reason) => {
                 plan.skipped.push(Skip {
-                    id: id.clone(),
                     name: record.name().to_string(),
+                    id,
                     reason,
                 });
                 continue;
@@ -177,26 +187,26 @@ fn disabled_by(cmdline: &str, data_root: &Path) -> Option<(&'static str, String)
 
 /// Every container of the data root that is an extension, by ID. Records
 /// that cannot be read are skipped here, with the reason.
-fn extensions(data_root: &Path, skipped: &mut Vec<Skip>) -> BTreeMap<String, Record> {
-    let mut out = BTreeMap::new();
+fn extensions(data_root: &Path, skipped: &mut Vec<Skip>) -> Vec<(String, Record)> {
     let dir = data_root.join("containers");
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return out;
+    let mut ids: Vec<String> = match fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| plain_name(id))
+            .collect(),
+        Err(_) => Vec::new(),
     };
-    for entry in entries.flatten() {
-        let Some(id) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        if !plain_name(&id) {
-            continue;
-        }
-        let path = dir.join(&id).join("config.v2.json");
-        match Record::read(&path) {
+    // Directory order differs from disk to disk: skips are listed by ID.
+    crate::sys::sort_strings(&mut ids);
+    let mut out = Vec::new();
+    for id in ids {
+        match Record::read(&dir.join(&id).join("config.v2.json")) {
             Ok(r) => {
                 if r.label(CLASS) == Some(REQUIRED_CLASS)
                     || r.label(LEGACY_HOST_EXTENSION).is_some()
                 {
-                    out.insert(id, r);
+                    out.push((id, r));
                 }
             }
             // Not knowing whether it is an extension is reported: it might be.
@@ -254,7 +264,7 @@ fn layer_file(layers: &[PathBuf], abs: &str) -> Option<PathBuf> {
 fn admit(
     data_root: &Path,
     id: &str,
-    r: &mut Record,
+    r: &Record,
     release: &str,
     cmdline: &str,
     host: &HostFiles,
@@ -264,12 +274,11 @@ fn admit(
     }
     let priority = match r.label(OVERRIDE) {
         None => None,
-        Some(v) => Some(v.trim().parse::<u32>().map_err(|_| {
-            format!(
-                "override priority \"{}\" is not a number",
-                v.escape_default()
-            )
-        })?),
+        Some(v) => Some(
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("override priority \"{}\" is not a number", quoted(v)))?,
+        ),
     };
     let layers = container_layers(data_root, id)?;
     // An extension that ships the kernel's modules carries the kernel's
@@ -307,16 +316,11 @@ fn admit(
 /// priority, ends up on top, as balenaOS orders them); then plain
 /// extensions by name, then ID: two boots of one disk agree.
 fn order(v: &mut [Extension]) {
-    crate::sys::sort_by(v, |a, b| {
-        let key = |e: &Extension| {
-            (
-                e.priority.is_none(),
-                e.priority,
-                e.name.clone(),
-                e.id.clone(),
-            )
-        };
-        key(a) < key(b)
+    crate::sys::sort_by(v, |a, b| match (a.priority, b.priority) {
+        (Some(x), Some(y)) if x != y => x < y,
+        (Some(_), None) => true,
+        (None, Some(_)) => false,
+        _ => (&a.name, &a.id) < (&b.name, &b.id),
     });
 }
 

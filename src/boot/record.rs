@@ -103,10 +103,10 @@ impl Record {
             if error.is_empty() {
                 "created but never started".into()
             } else {
-                format!("create failed: {}", one_line(error))
+                format!("create failed: {}", super::layout::quoted(error))
             }
         } else if !error.is_empty() {
-            format!("start failed: {}", one_line(error))
+            format!("start failed: {}", super::layout::quoted(error))
         } else {
             match s.exit_code {
                 Some(0) => return None,
@@ -115,19 +115,6 @@ impl Record {
             }
         })
     }
-}
-
-/// An engine error quoted in a reason: one line, cut.
-fn one_line(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(120)
-        .collect();
-    if s.chars().count() > 120 {
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -35,12 +35,9 @@ pub fn lines(plan: &Plan) -> Vec<String> {
         out.push(l);
     }
     for s in &plan.skipped {
-        out.push(format!(
-            "skip {} ({}): {}",
-            s.name,
-            short_id(&s.id),
-            s.reason
-        ));
+        // A record that cannot be read has no name.
+        let name = if s.name.is_empty() { "?" } else { &s.name };
+        out.push(format!("skip {name} ({}): {}", short_id(&s.id), s.reason));
     }
     out
 }
