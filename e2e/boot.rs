@@ -368,15 +368,15 @@ fn hostapp_rootfs(env: &Env) -> Rootfs {
 
 /// An extension's tree: hooks exiting as its container's labels say, and
 /// its files: a mark of its own, and the shared paths it competes for.
-fn extension_rootfs(env: &Env, p: &Planned) -> Rootfs {
-    let r = Rootfs::new(env, p.name);
+fn extension_rootfs(env: &Env, name: &str, plain: bool) -> Rootfs {
+    let r = Rootfs::new(env, name);
     r.hook("create", r#"exit "${EXTENSION_IMAGE_E2E_CREATE_EXIT:-0}""#);
     r.hook("start", r#"exit "${EXTENSION_IMAGE_E2E_START_EXIT:-0}""#);
-    write_file(&r.dir, &format!("{MARK_DIR}/{}", p.name), p.name, 0o644);
-    write_file(&r.dir, SHARED, p.name, 0o644);
-    if p.priority.is_none() {
-        write_file(&r.dir, PLAIN_SHARED, p.name, 0o644);
-        write_file(&r.dir, HOSTAPP_FILE, p.name, 0o644);
+    write_file(&r.dir, &format!("{MARK_DIR}/{name}"), name, 0o644);
+    write_file(&r.dir, SHARED, name, 0o644);
+    if plain {
+        write_file(&r.dir, PLAIN_SHARED, name, 0o644);
+        write_file(&r.dir, HOSTAPP_FILE, name, 0o644);
     }
     r
 }
@@ -467,7 +467,7 @@ fn write_disk(env: &Env) -> Disk {
     docker.ok(&["create", "--name", "hostapp", "boot-hostapp"]);
 
     for p in EXTENSIONS {
-        let rootfs = extension_rootfs(env, p);
+        let rootfs = extension_rootfs(env, p.name, p.priority.is_none());
         let tag = format!("boot-{}", p.name);
         let prio = p.priority.map(|n| n.to_string());
         let mut labels = vec![OVERLAY];
@@ -557,6 +557,48 @@ fn write_disk(env: &Env) -> Disk {
         data,
         hostapp: host_seen,
         extensions: seen,
+    }
+}
+
+/// How many more plain extensions the crowded disk has: three times where
+/// the public implementation's page limit stops (about 20).
+pub const MANY: usize = 60;
+
+/// The disk again with [`MANY`] more installed plain extensions (`many-NN`,
+/// an image each) on its data partition: the same sysroot, a data
+/// partition of its own.
+pub fn crowded_disk(env: &Env, base: &Disk) -> Disk {
+    env.dockerd("start-dockerd", ENGINE_NAME);
+    let docker = env.docker_boot();
+    let names: Vec<String> = (0..MANY).map(|i| format!("many-{i:02}")).collect();
+    for name in &names {
+        let tag = format!("boot-{name}");
+        docker.import(&extension_rootfs(env, name, true), &[OVERLAY], &tag);
+        docker.ok(&["run", "--runtime", "extension", "--name", name, &tag]);
+    }
+    let engine_root = env.boot_root.clone();
+    let data = env.tmp.join("boot-disk-crowded/data");
+    let _ = fs::remove_dir_all(&data);
+    let mut extensions = base.extensions.clone();
+    for name in &names {
+        let s = inspect(&docker, name, &engine_root, &data.join("docker"));
+        assert!(
+            s.installed(),
+            "{name}: status {}, exit {}",
+            s.status,
+            s.exit_code
+        );
+        extensions.push(s);
+    }
+    env.dockerd("stop-dockerd", ENGINE_NAME);
+    fs::create_dir_all(&data).unwrap();
+    copy_tree(&engine_root, &data.join("docker"));
+    fs::write(data.join("remove_me_to_reset"), "").unwrap();
+    Disk {
+        sysroot: base.sysroot.clone(),
+        data,
+        hostapp: base.hostapp.clone(),
+        extensions,
     }
 }
 
@@ -788,7 +830,8 @@ fn s18_boot_debian_kernel_with_extension_mount_init_shows_the_planned_union() {
         return;
     }
     let disk = disk(&env);
+    let crowded = crowded_disk(&env, &disk);
     for arch in qemu::archs() {
-        qemu::boot_all(&env, &disk, arch);
+        qemu::boot_all(&env, &disk, &crowded, arch);
     }
 }

@@ -510,17 +510,20 @@ struct Images {
     sysroot: PathBuf,
     data: PathBuf,
     purged: PathBuf,
+    crowded: PathBuf,
 }
 
-fn images(env: &Env, disk: &Disk) -> Images {
+fn images(env: &Env, disk: &Disk, crowded: &Disk) -> Images {
     let im = Images {
         sysroot: env.work.join("sysroot.img"),
         data: env.work.join("data.img"),
         purged: env.work.join("data-purge.img"),
+        crowded: env.work.join("data-crowded.img"),
     };
-    if !im.purged.exists() {
+    if !im.crowded.exists() {
         ext4(&disk.sysroot, &im.sysroot, "sysroot");
         ext4(&disk.data, &im.data, "data");
+        ext4(&crowded.data, &im.crowded, "data");
         // A pending reset: the data partition without remove_me_to_reset.
         let marker = disk.data.join("remove_me_to_reset");
         fs::remove_file(&marker).unwrap();
@@ -530,37 +533,39 @@ fn images(env: &Env, disk: &Disk) -> Images {
     im
 }
 
-/// The three boots of the disk on `arch`, each checked on its console.
-pub fn boot_all(env: &Env, disk: &Disk, arch: &'static Arch) {
+/// The boots of the disk on `arch`, each checked on its console: plain,
+/// `balena.nohostext`, a pending data reset, and the crowded disk.
+pub fn boot_all(env: &Env, disk: &Disk, crowded: &Disk, arch: &'static Arch) {
     check_tools(arch);
     let k = kernel(arch);
     let initrd = initramfs(env, arch, &k);
-    let Images {
-        sysroot,
-        data,
-        purged,
-    } = images(env, disk);
+    let im = images(env, disk, crowded);
 
     let accel = accelerator(env, arch, &k);
-    let want = disk.expected();
-    let cases: [(&str, &str, &Path, bool, &str); 3] = [
-        ("plain", "", &data, true, "mounted"),
+    // (name, extra command line, disk, its data image, extensions on?,
+    // the decision line when off)
+    let cases: [(&str, &str, &Disk, &Path, bool, &str); 4] = [
+        ("plain", "", disk, &im.data, true, ""),
         (
             "nohostext",
             "balena.nohostext",
-            &data,
+            disk,
+            &im.data,
             false,
             "extensions disabled: balena.nohostext",
         ),
         (
             "purge",
             "",
-            &purged,
+            disk,
+            &im.purged,
             false,
             "extensions disabled: no /mnt/data/remove_me_to_reset",
         ),
+        ("crowded", "", crowded, &im.crowded, true, ""),
     ];
-    for (name, extra, data_img, extensions, decision) in cases {
+    for (name, extra, on_disk, data_img, extensions, decision) in cases {
+        let want = on_disk.expected();
         let b = Boot {
             arch,
             name,
@@ -571,13 +576,17 @@ pub fn boot_all(env: &Env, disk: &Disk, arch: &'static Arch) {
                 "console={} panic=-1 quiet balena_kernel_abi={ABI_RUNNING} {extra}",
                 arch.console
             ),
-            drives: vec![&sysroot, data_img],
+            drives: vec![&im.sysroot, data_img],
             limit: BOOT_LIMIT,
         };
         let started = std::time::Instant::now();
         let console = boot(env, &b).unwrap_or_else(|e| panic!("{e}"));
-        let fail =
-            |what: &str| -> ! { panic!("boot \"{name}\": {what}\n--- console ---\n{console}") };
+        let fail = |what: &str| -> ! {
+            panic!(
+                "boot \"{name}\" ({}): {what}\n--- console ---\n{console}",
+                arch.name
+            )
+        };
         let view = View::parse(&console)
             .unwrap_or_else(|| fail("the hostapp's /sbin/init did not report"));
         let expected = want.view(extensions);
@@ -614,11 +623,12 @@ pub fn boot_all(env: &Env, disk: &Disk, arch: &'static Arch) {
             fail("no /init, extension-mount or /sbin/init timestamp")
         };
         say(&format!(
-            "boot {name} ({} {accel}, kernel {}): /init at {init:.2} s, /sbin/init at {sbin_init:.2} s: \
+            "boot {name} ({} {accel}, kernel {}, {} extensions): /init at {init:.2} s, /sbin/init at {sbin_init:.2} s: \
              {:.2} s from /init to /sbin/init, {:.2} s of it from extension-mount's start; \
              {:.1} s from qemu's start to power-off",
             arch.name,
             k.release,
+            if extensions { want.overlaid.len() } else { 0 },
             sbin_init - init,
             sbin_init - applet,
             started.elapsed().as_secs_f64()
