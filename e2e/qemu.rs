@@ -35,6 +35,9 @@ const BOOT_LIMIT: Duration = Duration::from_secs(120);
 /// The KVM probe: a working KVM reaches `/init` in a second or two.
 const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
+/// The hostapp ID of a sysroot whose hostapp is missing.
+const MISSING_HOSTAPP: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 /// The modules the initramfs loads, with what they depend on.
 const MODULES: &[&str] = &["virtio_pci", "virtio_blk", "ext4", "overlay"];
 
@@ -511,6 +514,8 @@ struct Images {
     data: PathBuf,
     purged: PathBuf,
     crowded: PathBuf,
+    /// A sysroot whose `current` names a hostapp that is not there.
+    no_hostapp: PathBuf,
 }
 
 fn images(env: &Env, disk: &Disk, crowded: &Disk) -> Images {
@@ -519,8 +524,18 @@ fn images(env: &Env, disk: &Disk, crowded: &Disk) -> Images {
         data: env.work.join("data.img"),
         purged: env.work.join("data-purge.img"),
         crowded: env.work.join("data-crowded.img"),
+        no_hostapp: env.work.join("sysroot-no-hostapp.img"),
     };
-    if !im.crowded.exists() {
+    if !im.no_hostapp.exists() {
+        let tree = env.work.join("sysroot-no-hostapp");
+        let _ = fs::remove_dir_all(&tree);
+        fs::create_dir_all(tree.join("balena")).unwrap();
+        std::os::unix::fs::symlink(
+            format!("balena/containers/{MISSING_HOSTAPP}"),
+            tree.join("current"),
+        )
+        .unwrap();
+        ext4(&tree, &im.no_hostapp, "sysroot");
         ext4(&disk.sysroot, &im.sysroot, "sysroot");
         ext4(&disk.data, &im.data, "data");
         ext4(&crowded.data, &im.crowded, "data");
@@ -534,7 +549,8 @@ fn images(env: &Env, disk: &Disk, crowded: &Disk) -> Images {
 }
 
 /// The boots of the disk on `arch`, each checked on its console: plain,
-/// `balena.nohostext`, a pending data reset, and the crowded disk.
+/// `balena.nohostext`, a pending data reset, the crowded disk, and a
+/// sysroot without its hostapp.
 pub fn boot_all(env: &Env, disk: &Disk, crowded: &Disk, arch: &'static Arch) {
     check_tools(arch);
     let k = kernel(arch);
@@ -634,4 +650,33 @@ pub fn boot_all(env: &Env, disk: &Disk, crowded: &Disk, arch: &'static Arch) {
             started.elapsed().as_secs_f64()
         ));
     }
+
+    // A hostapp that cannot be mounted: a clear line, then extension-mount
+    // exits and the kernel panics (panic=-1 reboots, which ends qemu): the
+    // boot ends by itself, never a silent hang.
+    let b = Boot {
+        arch,
+        name: "no-hostapp",
+        accel,
+        kernel: &k.vmlinuz,
+        initrd: &initrd,
+        append: format!("console={} panic=-1 quiet", arch.console),
+        drives: vec![&im.no_hostapp, &im.data],
+        limit: BOOT_LIMIT,
+    };
+    let console = boot(env, &b).unwrap_or_else(|e| panic!("{e}"));
+    let short = &MISSING_HOSTAPP[..12];
+    let said = console
+        .lines()
+        .any(|l| l.starts_with(&format!("extension-mount: hostapp {short}: cannot")));
+    assert!(
+        said && console.contains("Kernel panic") && !console.contains("boot-e2e: /sbin/init"),
+        "boot \"no-hostapp\" ({}): expected `extension-mount: hostapp {short}: cannot ...` \
+         and a kernel panic, no /sbin/init\n--- console ---\n{console}",
+        arch.name
+    );
+    say(&format!(
+        "boot no-hostapp ({} {accel}): extension-mount said why and the kernel panicked",
+        arch.name
+    ));
 }
