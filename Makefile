@@ -132,6 +132,8 @@ NO_ARM_UNWIND_LD := $(CURDIR)/target/no-arm-unwind-tables.ld
 MUSL_RUSTFLAGS := $(if $(MUSL_DEB),-L native=$(CURDIR)/target/musl-crt/$(TARGET))
 ifneq ($(findstring -musl,$(TARGET)),)
 ifeq ($(STD),source)
+# The machine outliner and panics without their source location (the
+# message stays): -17.7 KB on x86_64, the room extension-mount takes.
 MUSL_RUSTFLAGS += --cfg stub_unwinder -L native=$(NO_UNWINDER) -C link-arg=-Wl,-T,$(NO_ARM_UNWIND_LD) \
 	-C llvm-args=-enable-machine-outliner=always -Z location-detail=none
 else
