@@ -109,7 +109,7 @@ const SHARED: &str = "etc/boot-e2e/shared";
 const PLAIN_SHARED: &str = "etc/boot-e2e/plain-shared";
 const HOSTAPP_FILE: &str = "etc/boot-e2e/hostapp-file";
 /// The hostapp's script that reports what a root shows (`/sbin/init` runs
-/// it at boot; s15 runs it on the `--target` mount).
+/// it at boot; s17 runs it on the `--target` mount).
 pub const REPORT: &str = "usr/bin/boot-e2e-report";
 
 /// One container, as `docker inspect` showed it before the engine stopped.
@@ -761,6 +761,14 @@ fn s17_extension_mount_plan_and_mount_agree_with_what_the_engine_says_of_each_co
     assert!(
         !reasons.contains_key(&disk.hostapp.id) && !got.contains(&"hostapp".to_string()),
         "the hostapp container of the data partition is no extension: {}",
+        show()
+    );
+    let want_skipped: BTreeSet<&String> = want.skipped.iter().map(|s| &s.id).collect();
+    let got_skipped: BTreeSet<&String> = reasons.keys().collect();
+    assert_eq!(
+        got_skipped,
+        want_skipped,
+        "skipped: exactly the extension containers not installed or not for this kernel: {}",
         show()
     );
 
