@@ -50,6 +50,9 @@ enum Outcome {
     CreatedOnly,
     /// Installed, but for another kernel (`kernel-abi-id`).
     StaleAbi,
+    /// Installed, with the legacy `io.balena.features.host-extension`
+    /// label beside the class: overlaid, and reported as legacy.
+    Legacy,
 }
 
 struct Planned {
@@ -101,7 +104,15 @@ const EXTENSIONS: &[Planned] = &[
         outcome: Outcome::StaleAbi,
         priority: None,
     },
+    Planned {
+        name: "legacy",
+        outcome: Outcome::Legacy,
+        priority: None,
+    },
 ];
+
+/// The label images had before `io.balena.image.class`.
+const LEGACY_LABEL: &str = "io.balena.features.host-extension";
 
 /// Where the files that tell the layers apart live, in every image.
 pub const MARK_DIR: &str = "usr/share/boot-e2e";
@@ -477,10 +488,13 @@ fn write_disk(env: &Env) -> Disk {
         if p.outcome == Outcome::StaleAbi {
             labels.push(("io.balena.image.kernel-abi-id", ABI_STALE));
         }
+        if p.outcome == Outcome::Legacy {
+            labels.push((LEGACY_LABEL, "1"));
+        }
         docker.import(&rootfs, &labels, &tag);
         let base = ["--runtime", "extension", "--name", p.name];
         match p.outcome {
-            Outcome::Installed | Outcome::StaleAbi | Outcome::Rejected => {
+            Outcome::Installed | Outcome::StaleAbi | Outcome::Legacy | Outcome::Rejected => {
                 let mut args = vec!["run", "-d"];
                 args.extend(base);
                 if p.outcome == Outcome::Rejected {
@@ -541,7 +555,9 @@ fn write_disk(env: &Env) -> Disk {
             s.name, s.status, s.exit_code, s.error, s.started_at
         );
         match p.outcome {
-            Outcome::Installed | Outcome::StaleAbi => assert!(s.installed(), "{what}"),
+            Outcome::Installed | Outcome::StaleAbi | Outcome::Legacy => {
+                assert!(s.installed(), "{what}")
+            }
             Outcome::Rejected => assert!(s.status == "exited" && s.exit_code == 7, "{what}"),
             Outcome::CreateFailed => assert!(!s.error.is_empty() && !s.installed(), "{what}"),
             Outcome::CreatedOnly => {
@@ -714,9 +730,10 @@ fn s17_extension_mount_plan_and_mount_agree_with_what_the_engine_says_of_each_co
             ),
         };
         assert_eq!(prio, s.priority(), "override of {}", s.name);
+        let legacy = s.labels.contains_key(LEGACY_LABEL);
         assert!(
-            matches!(field(e, &["legacyLabel"]), Value::Bool(false)),
-            "legacyLabel of {}",
+            matches!(field(e, &["legacyLabel"]), Value::Bool(b) if *b == legacy),
+            "legacyLabel of {}: the engine shows the label: {legacy}",
             s.name
         );
         let layers: Vec<PathBuf> = s.layers.iter().map(|p| canonical(p)).collect();
@@ -750,7 +767,9 @@ fn s17_extension_mount_plan_and_mount_agree_with_what_the_engine_says_of_each_co
             Outcome::CreateFailed => "create",
             Outcome::CreatedOnly => "never started",
             Outcome::StaleAbi => "kernel-abi-id",
-            Outcome::Installed => unreachable!("installed extensions are overlaid"),
+            Outcome::Installed | Outcome::Legacy => {
+                unreachable!("installed extensions are overlaid")
+            }
         };
         assert!(
             reason.contains(must),
@@ -815,6 +834,19 @@ fn s17_extension_mount_plan_and_mount_agree_with_what_the_engine_says_of_each_co
         out.stderr.contains(&mounted),
         "expected `{mounted}` on stderr: {out}"
     );
+    for s in want
+        .overlaid
+        .iter()
+        .filter(|s| s.labels.contains_key(LEGACY_LABEL))
+    {
+        let line = format!("extension-mount: overlay {} (", s.name);
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with(&line) && l.contains("legacy host-extension label")),
+            "expected `{line}...` to name the legacy label: {out}"
+        );
+    }
     for s in &want.skipped {
         assert!(
             out.stderr
