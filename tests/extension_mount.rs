@@ -434,7 +434,8 @@ fn init_switches_root_into_the_union_and_execs_the_init_program() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    cmd += " -- -c '/bin/busybox cat /etc/file /plain-a; /bin/busybox test -d /proc/self && echo proc-moved'";
+    // No `--`: what the kernel passes on reaches init as it is.
+    cmd += " -c '/bin/busybox cat /etc/file /plain-a; /bin/busybox test -d /proc/self && echo proc-moved'";
     let o = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &cmd])
         .env("B", d.applet())
