@@ -129,13 +129,15 @@ CODEGEN_RUSTFLAGS := -C llvm-args=-inline-threshold=0 -C llvm-args=-inlinehint-t
 # libc.a (tests/tools/toolchain.sh links them there).
 NO_UNWINDER := $(CURDIR)/target/no-unwinder
 NO_ARM_UNWIND_LD := $(CURDIR)/target/no-arm-unwind-tables.ld
+# Builds with std from source: the machine outliner, and panics without
+# their source location (the message stays): -17.7 KB on x86_64, the room
+# extension-mount takes.
+SOURCE_STD_RUSTFLAGS := -C llvm-args=-enable-machine-outliner=always -Z location-detail=none
 MUSL_RUSTFLAGS := $(if $(MUSL_DEB),-L native=$(CURDIR)/target/musl-crt/$(TARGET))
 ifneq ($(findstring -musl,$(TARGET)),)
 ifeq ($(STD),source)
-# The machine outliner and panics without their source location (the
-# message stays): -17.7 KB on x86_64, the room extension-mount takes.
 MUSL_RUSTFLAGS += --cfg stub_unwinder -L native=$(NO_UNWINDER) -C link-arg=-Wl,-T,$(NO_ARM_UNWIND_LD) \
-	-C llvm-args=-enable-machine-outliner=always -Z location-detail=none
+	$(SOURCE_STD_RUSTFLAGS)
 else
 # The prebuilt std keeps its unwinder and symbolizer; LLVM's machine
 # outliner (with LTO it reaches std's bitcode too) keeps x86_64 under its
@@ -301,7 +303,7 @@ boot: build
 # the static glibc builds. tests/tools/size.sh says what each row is.
 size:
 	MAKE="$(MAKE)" CARGO="$(CARGO)" PREBUILT_STD_ARCHS="$(PREBUILT_STD_ARCHS)" HOST_TRIPLE=$(HOST_TRIPLE) \
-		DYNAMIC_RUSTFLAGS="$(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)" \
+		DYNAMIC_RUSTFLAGS="$(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)" DYNAMIC_SOURCE_RUSTFLAGS="$(SOURCE_STD_RUSTFLAGS)" \
 		sh tests/tools/size.sh $(ARCHS)
 
 # Latency and memory of the shipped build's lifecycle against a floor, and

@@ -90,8 +90,19 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
                 crate::output::print(USAGE)?;
                 return Ok(0);
             }
-            // The kernel hands init the arguments it does not know.
+            // The kernel hands init the arguments it does not know: they
+            // are init's, whatever they look like (a usage error as PID 1
+            // would panic the kernel).
             Value(v) if mode == Some(Mode::Init) => rest.push(v),
+            Short(c) if mode == Some(Mode::Init) => rest.push(format!("-{c}").into()),
+            Long(l) if mode == Some(Mode::Init) => {
+                let mut a = OsString::from(format!("--{l}"));
+                if let Some(v) = p.optional_value() {
+                    a.push("=");
+                    a.push(v);
+                }
+                rest.push(a);
+            }
             _ => return Err(arg.unexpected().into()),
         }
     }

@@ -269,6 +269,18 @@ fn usage_errors_exit_2_and_a_missing_hostapp_exits_1() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     }
+    let o = run(&[
+        "--target",
+        d.t.join("nowhere").to_str().unwrap(),
+        "--sysroot",
+        d.t.join("sys").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).ends_with("nowhere is not a directory\n"),
+        "{}",
+        stderr(&o)
+    );
     fs::remove_file(d.t.join("sys/current")).unwrap();
     let o = d.plan(false);
     assert_eq!(o.status.code(), Some(1));
@@ -434,7 +446,8 @@ fn init_switches_root_into_the_union_and_execs_the_init_program() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    cmd += " -- -c '/bin/busybox cat /etc/file /plain-a; /bin/busybox test -d /proc/self && echo proc-moved'";
+    // No `--`: what the kernel passes on reaches init as it is.
+    cmd += " -c '/bin/busybox cat /etc/file /plain-a; /bin/busybox test -d /proc/self && echo proc-moved'";
     let o = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &cmd])
         .env("B", d.applet())

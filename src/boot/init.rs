@@ -32,6 +32,13 @@ pub fn say(line: &str) {
 /// Mounts the plan at `target`; when that fails because of extensions,
 /// the hostapp alone. Used by `--target` and `--init` alike.
 pub fn mount_union(paths: &Paths, target: &Path) -> Result<Plan> {
+    // Said before anything else: a fallback would fail the same way.
+    if !target.is_dir() {
+        return Err(Error::new(format!(
+            "the target {} is not a directory",
+            target.display()
+        )));
+    }
     let plan = plan(paths)?;
     for l in render::lines(&plan) {
         say(&l);

@@ -2,7 +2,6 @@
 //! extensions go over it in which order, which are skipped and why, and the
 //! exact layer list of the one overlay. Changes nothing.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -12,7 +11,7 @@ use super::{Method, Paths};
 use crate::claims::{self, Verdict};
 use crate::error::{Error, Result};
 use crate::hostfs::host_lookup;
-use crate::labels::{CLASS, LEGACY_HOST_EXTENSION, OVERRIDE, PREFIX, REQUIRED_CLASS};
+use crate::labels::{self, CLASS, LEGACY_HOST_EXTENSION, OVERRIDE, PREFIX, REQUIRED_CLASS};
 
 /// overlayfs stacks at most this many lower layers (OVL_MAX_STACK).
 pub const MAX_LAYERS: usize = 500;
@@ -98,8 +97,18 @@ impl Plan {
 /// Plans the boot. Fails only when the hostapp itself cannot be planned;
 /// every problem of an extension is a [`Skip`].
 pub fn plan(p: &Paths) -> Result<Plan> {
-    let cmdline = crate::json::read_text(&p.cmdline, MAX_CMDLINE, false)
-        .map_err(|e| e.context("cannot read the kernel command line"))?;
+    // Without the command line, a balena.nohostext meant to rescue a
+    // device cannot be seen: no extensions then.
+    let (cmdline, unread) = match crate::json::read_text(&p.cmdline, MAX_CMDLINE, false) {
+        Ok(text) => (text, None),
+        Err(e) => (
+            String::new(),
+            Some((
+                "cmdline",
+                format!("cannot read the kernel command line: {}", e.msg),
+            )),
+        ),
+    };
     let release = match &p.kernel_release {
         Some(r) => r.clone(),
         None => crate::sys::kernel_release()?,
@@ -108,7 +117,7 @@ pub fn plan(p: &Paths) -> Result<Plan> {
     let mut plan = Plan {
         hostapp_id,
         hostapp_layers,
-        disabled: disabled_by(&cmdline, &p.data_root),
+        disabled: unread.or_else(|| disabled_by(&cmdline, &p.data_root)),
         extensions: Vec::new(),
         skipped: Vec::new(),
         method: Method::for_release(&release),
@@ -286,14 +295,7 @@ fn admit(
     // own Module.symvers is what its kernel-abi-id is about.
     let symvers = symvers(&layers, release).or_else(|| host.symvers.clone());
     let facts = claims::boot_host(release, cmdline, symvers, host.os_release.as_deref());
-    let mut labels = BTreeMap::new();
-    if let Some(all) = r.labels() {
-        for (k, v) in all {
-            if k.starts_with(PREFIX) {
-                labels.insert(k.clone(), v.clone());
-            }
-        }
-    }
+    let labels = r.labels().map(labels::extension_labels).unwrap_or_default();
     for c in claims::check(&labels, &facts) {
         let what = c.label.strip_prefix(PREFIX).unwrap_or(c.label);
         match c.verdict {

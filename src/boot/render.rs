@@ -29,9 +29,6 @@ pub fn lines(plan: &Plan) -> Vec<String> {
         if let Some(n) = e.priority {
             l += &format!(", override {n}");
         }
-        if e.legacy {
-            l += ", legacy host-extension label";
-        }
         out.push(l);
     }
     for s in &plan.skipped {

@@ -368,6 +368,16 @@ fn switches_on_the_command_line_and_a_pending_reset_disable_extensions() {
     }
     fs::write(d.dir.join("cmdline"), "balena.nohostextra\n").unwrap();
     assert!(d.plan().disabled.is_none());
+    // An unreadable command line could hide a rescue switch.
+    fs::remove_file(d.dir.join("cmdline")).unwrap();
+    let p = d.plan();
+    let (by, why) = p.disabled.as_ref().unwrap();
+    assert_eq!(*by, "cmdline");
+    assert!(
+        why.starts_with("cannot read the kernel command line: "),
+        "{why}"
+    );
+    fs::write(d.dir.join("cmdline"), "\n").unwrap();
     fs::remove_file(d.dir.join("data/remove_me_to_reset")).unwrap();
     let p = d.plan();
     assert_eq!(p.disabled.as_ref().map(|x| x.0), Some("remove_me_to_reset"));
