@@ -834,19 +834,6 @@ fn s17_extension_mount_plan_and_mount_agree_with_what_the_engine_says_of_each_co
         out.stderr.contains(&mounted),
         "expected `{mounted}` on stderr: {out}"
     );
-    for s in want
-        .overlaid
-        .iter()
-        .filter(|s| s.labels.contains_key(LEGACY_LABEL))
-    {
-        let line = format!("extension-mount: overlay {} (", s.name);
-        assert!(
-            out.stderr
-                .lines()
-                .any(|l| l.starts_with(&line) && l.contains("legacy host-extension label")),
-            "expected `{line}...` to name the legacy label: {out}"
-        );
-    }
     for s in &want.skipped {
         assert!(
             out.stderr
