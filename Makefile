@@ -7,6 +7,7 @@
 #   make test    every round: unit, tests/, ARM under qemu, fuzz, msrv, e2e, boot
 #                (installs what they need, as root; ROUNDS=... for some)
 #   make e2e     real containerd + Docker (root, Debian's packages)
+#   make boot    a real boot of a disk dockerd wrote, under qemu (root)
 #   make size    binary sizes against the budgets
 #   make bench   lifecycle latency and memory against the floor
 #   make msrv    the binary built with the oldest Rust supported (rust-version)
@@ -74,7 +75,8 @@ MUSL_DEB := $(if $(BUILD_ARCH),$(MUSL_DEB_$(BUILD_ARCH)))
 DIST    := dist
 OUT     := $(DIST)$(if $(OUT_NAME),/$(OUT_NAME))
 BIN     := balena-extension-runtime
-LINKS   := balena-extension-proxy extension-inspect state-dump balena-extension-manager
+LINKS   := balena-extension-proxy extension-inspect state-dump balena-extension-manager \
+           extension-mount balena-extension-mount
 
 # STD=source (the default) compiles std from its sources (the toolchain's
 # rust-src component, added on demand) with the release profile and without
@@ -127,10 +129,15 @@ CODEGEN_RUSTFLAGS := -C llvm-args=-inline-threshold=0 -C llvm-args=-inlinehint-t
 # libc.a (tests/tools/toolchain.sh links them there).
 NO_UNWINDER := $(CURDIR)/target/no-unwinder
 NO_ARM_UNWIND_LD := $(CURDIR)/target/no-arm-unwind-tables.ld
+# Builds with std from source: the machine outliner, and panics without
+# their source location (the message stays): -17.7 KB on x86_64, the room
+# extension-mount takes.
+SOURCE_STD_RUSTFLAGS := -C llvm-args=-enable-machine-outliner=always -Z location-detail=none
 MUSL_RUSTFLAGS := $(if $(MUSL_DEB),-L native=$(CURDIR)/target/musl-crt/$(TARGET))
 ifneq ($(findstring -musl,$(TARGET)),)
 ifeq ($(STD),source)
-MUSL_RUSTFLAGS += --cfg stub_unwinder -L native=$(NO_UNWINDER) -C link-arg=-Wl,-T,$(NO_ARM_UNWIND_LD)
+MUSL_RUSTFLAGS += --cfg stub_unwinder -L native=$(NO_UNWINDER) -C link-arg=-Wl,-T,$(NO_ARM_UNWIND_LD) \
+	$(SOURCE_STD_RUSTFLAGS)
 else
 # The prebuilt std keeps its unwinder and symbolizer; LLVM's machine
 # outliner (with LTO it reaches std's bitcode too) keeps x86_64 under its
@@ -142,7 +149,7 @@ STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static $(C
 	$(MUSL_RUSTFLAGS)
 BUILD_ENV := CARGO_TARGET_$(TARGET_ENV)_LINKER=$(GCC) RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(STD_ENV)
 
-.PHONY: all compile build dist print-target print-binary demo test unit test-cross test-cross-all e2e size bench msrv fuzz fuzz-ci lint clean
+.PHONY: all compile build dist print-target print-binary demo test unit test-cross test-cross-all e2e boot size bench msrv fuzz fuzz-ci lint clean
 
 all: build
 
@@ -254,7 +261,7 @@ test-cross-all:
 # Fuzzing with cargo-fuzz (libFuzzer) on the stable toolchain: RUSTC_BOOTSTRAP
 # lets it pass its nightly flags. New inputs go to fuzz/runs/ (not committed);
 # the seeds are fuzz/corpus/<target>/. -a keeps overflow checks on.
-FUZZ_TARGETS    := config_json state_json labels_env signal runtime_args engine_response
+FUZZ_TARGETS    := config_json state_json labels_env signal runtime_args engine_response boot_record
 FUZZ_SECONDS    ?= 300
 FUZZ_CI_SECONDS ?= 12
 
@@ -278,12 +285,25 @@ fuzz-ci:
 e2e: build
 	bash e2e/run.sh
 
+# The real boot (root): the e2e harness's engine writes a disk, Debian's
+# kernel boots it under qemu with extension-mount --init, on each of
+# BOOT_ARCHS (e2e/boot.rs, e2e/qemu.rs; README, "Testing"). What it needs
+# (qemu, Debian's kernels) comes from tests/tools/install.sh, which touches
+# nothing when all is there; each guest runs its architecture's shipped
+# binary (dist/, dist/aarch64/).
+BOOT_ARCHS ?= x86_64 aarch64
+BOOT_ROUNDS := $(if $(filter x86_64,$(BOOT_ARCHS)),boot) $(if $(filter aarch64,$(BOOT_ARCHS)),boot-arm64)
+boot: build
+	sh tests/tools/install.sh $(BOOT_ROUNDS)
+	$(foreach a,$(filter-out $(HOST_ARCH),$(BOOT_ARCHS)),$(MAKE) --no-print-directory build ARCH=$(a) &&) true
+	E2E_BOOT=1 BOOT_ARCHS="$(BOOT_ARCHS)" bash e2e/run.sh s18_boot
+
 # Every architecture's shipped binary (400 KiB) and prebuilt-std build
 # (640 KiB), and the host's dynamic glibc build (400 KiB); SIZE_GLIBC=1 adds
 # the static glibc builds. tests/tools/size.sh says what each row is.
 size:
 	MAKE="$(MAKE)" CARGO="$(CARGO)" PREBUILT_STD_ARCHS="$(PREBUILT_STD_ARCHS)" HOST_TRIPLE=$(HOST_TRIPLE) \
-		DYNAMIC_RUSTFLAGS="$(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)" \
+		DYNAMIC_RUSTFLAGS="$(CODEGEN_RUSTFLAGS) $(LINK_RUSTFLAGS)" DYNAMIC_SOURCE_RUSTFLAGS="$(SOURCE_STD_RUSTFLAGS)" \
 		sh tests/tools/size.sh $(ARCHS)
 
 # Latency and memory of the shipped build's lifecycle against a floor, and
@@ -297,6 +317,7 @@ bench: build
 	$(if $(filter glibc,$(BENCH_REF)),$(MAKE) --no-print-directory compile TARGET=$(HOST_TRIPLE) STD=prebuilt)
 	BENCH_REF="$(if $(filter glibc,$(BENCH_REF)),$(GLIBC_REF),$(BENCH_REF))" \
 		$(CARGO) bench --locked --bench lifecycle -- $(CURDIR)/$(OUT)/$(BIN)
+	$(CARGO) bench --locked --bench boot -- $(CURDIR)/$(OUT)/$(BIN)
 
 # The binary built with the oldest Rust Cargo.toml's rust-version claims
 # (a minimal toolchain, installed by rustup when missing; ~1 min in CI).

@@ -19,7 +19,8 @@ Usage: extension-inspect [OPTIONS] TARGET
 
 Check a hostapp extension against this host: its labels, whether it is
 compatible with the running kernel and OS, its hooks, the host paths it
-would shadow, and the overlay mount budget. Changes nothing.
+would shadow, and what the next boot's overlay does with it (the plan
+extension-mount --plan prints). Changes nothing.
 
 TARGET is an OCI bundle directory (with config.json), a bare extension
 rootfs directory, a container ID in the runtime's state root, or a
@@ -31,6 +32,10 @@ Options:
   --docker-root DIR   engine data root (default /var/lib/docker)
   --root DIR          runtime state root (default $XDG_RUNTIME_DIR/
                       balena-extension-runtime, else /run/balena-extension-runtime)
+  --sysroot DIR       the hostapp partition, for the next boot (default
+                      HOST-ROOT/mnt/sysroot/active)
+  --data-root DIR     the data partition's engine data root, for the next
+                      boot (default HOST-ROOT/mnt/data/docker)
   --label KEY=VALUE   add or override a label (repeatable); a bare rootfs
                       has no labels of its own
   --help              print this help
@@ -47,6 +52,8 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         docker_root: PathBuf::from(DEFAULT_DOCKER_ROOT),
         state_root: crate::state::default_root(),
         labels: Vec::new(),
+        sysroot: None,
+        data_root: None,
     };
     let mut json = false;
     let mut target = None;
@@ -56,6 +63,8 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             Long("host-root") => o.host_root = crate::dispatch::path_value(&mut p, "--host-root")?,
             Long("docker-root") => o.docker_root = crate::dispatch::path_value(&mut p, "--docker-root")?,
             Long("root") => o.state_root = crate::dispatch::path_value(&mut p, "--root")?,
+            Long("sysroot") => o.sysroot = Some(crate::dispatch::path_value(&mut p, "--sysroot")?),
+            Long("data-root") => o.data_root = Some(crate::dispatch::path_value(&mut p, "--data-root")?),
             Long("label") => {
                 let kv = p.value()?.string()?;
                 match kv.split_once('=') {

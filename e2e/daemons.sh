@@ -10,10 +10,13 @@
 #                                                bridge network left on)
 #   docker-manager.json docker-manager.sock ... (a third one, for the
 #                                                manager's scenarios only)
+#   docker-boot.json docker-boot.sock ...       (a fourth one, writing the
+#                                                boot scenarios' disk)
 #   ns/net          a private network namespace for containerd and dockerd
 #   ns/net-bridge   another one for the second dockerd (the first one, with
 #                   "bridge": "none", deletes any docker0 it sees at startup)
 #   ns/net-manager  and one for the third
+#   ns/net-boot     and one for the fourth
 #
 # Usage: E2E_TMP=DIR daemons.sh start|stop|restart|crash-restart|cleanup
 #        E2E_TMP=DIR daemons.sh stop-dockerd|start-dockerd NAME
@@ -30,7 +33,7 @@ set -euo pipefail
 set -m
 
 T=${E2E_TMP:?E2E_TMP must name the harness directory}
-DOCKERDS=(docker docker-bridge docker-manager)
+DOCKERDS=(docker docker-bridge docker-manager docker-boot)
 
 log() { echo "e2e-daemons: $*" >&2; }
 
@@ -105,6 +108,7 @@ spawn() {
     case "$name" in
     docker-bridge) netns=$T/ns/net-bridge ;;
     docker-manager) netns=$T/ns/net-manager ;;
+    docker-boot) netns=$T/ns/net-boot ;;
     esac
     echo "=== $(date -Is) starting $name" >>"$T/$name.log"
     env E2E_DAEMON_ENV_MARKER=leaked-from-daemon \

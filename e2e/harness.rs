@@ -44,6 +44,9 @@ pub struct Env {
     /// The engine only the manager's scenarios use.
     pub manager_host: String,
     pub manager_root: PathBuf,
+    /// The engine that writes the boot scenarios' disk (`e2e/boot.rs`).
+    pub boot_host: String,
+    pub boot_root: PathBuf,
     pub daemons_script: PathBuf,
     /// This test's own scratch directory under `$E2E_TMP/work`.
     pub work: PathBuf,
@@ -94,6 +97,8 @@ fn setup_with(test: &str, exclusive: bool) -> Option<Env> {
         bridge_host: need("E2E_DOCKER_BRIDGE_HOST"),
         manager_host: need("E2E_DOCKER_MANAGER_HOST"),
         manager_root: PathBuf::from(need("E2E_DOCKER_MANAGER_ROOT")),
+        boot_host: need("E2E_DOCKER_BOOT_HOST"),
+        boot_root: PathBuf::from(need("E2E_DOCKER_BOOT_ROOT")),
         daemons_script: PathBuf::from(need("E2E_DAEMONS")),
         tmp,
         work,
@@ -358,6 +363,13 @@ impl Env {
     pub fn docker_manager(&self) -> Docker {
         Docker {
             host: self.manager_host.clone(),
+        }
+    }
+
+    /// The engine of the boot scenarios (`docker-boot` to [`Env::dockerd`]).
+    pub fn docker_boot(&self) -> Docker {
+        Docker {
+            host: self.boot_host.clone(),
         }
     }
 

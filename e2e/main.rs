@@ -7,8 +7,10 @@
 //! CI sets so they can never be skipped silently. One test per scenario of
 //! the e2e issue; each is named for the behaviour it protects.
 
+mod boot;
 mod harness;
 mod manager;
+mod qemu;
 
 use std::fs;
 use std::path::Path;

@@ -77,7 +77,8 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 mkdir -p "$T"/containerd/{root,state,opt} "$T"/docker/{data,exec} \
-    "$T"/docker-bridge/{data,exec} "$T"/docker-manager/{data,exec} "$T"/cli "$T"/work "$T"/ns
+    "$T"/docker-bridge/{data,exec} "$T"/docker-manager/{data,exec} \
+    "$T"/docker-boot/{data,exec} "$T"/cli "$T"/work "$T"/ns
 
 cat >"$T/containerd.toml" <<EOF
 version = 2
@@ -123,12 +124,15 @@ dockerd_config docker-bridge moby-bridge ''
 # A third engine for the manager's scenarios: `cleanup` sweeps every
 # extension container and image of its engine, so these get one of their own.
 dockerd_config docker-manager moby-manager '"bridge": "none",'
+# A fourth one writes the disk of the boot scenarios (e2e/boot.rs): only
+# their containers, so the disk holds exactly what they assert.
+dockerd_config docker-boot moby-boot '"bridge": "none",'
 
 # Private network namespaces for the daemons, so the second engine's docker0
 # bridge never appears on the host. The bind mount holding them is private.
 mount --bind "$T/ns" "$T/ns"
 mount --make-private "$T/ns"
-for ns in net net-bridge net-manager; do
+for ns in net net-bridge net-manager net-boot; do
     touch "$T/ns/$ns"
     unshare --net="$T/ns/$ns" ip link set lo up
 done
@@ -147,6 +151,8 @@ export E2E_DOCKER_BRIDGE_HOST=unix://$T/docker-bridge.sock
 export E2E_DOCKER_BRIDGE_ROOT=$T/docker-bridge/data
 export E2E_DOCKER_MANAGER_HOST=unix://$T/docker-manager.sock
 export E2E_DOCKER_MANAGER_ROOT=$T/docker-manager/data
+export E2E_DOCKER_BOOT_HOST=unix://$T/docker-boot.sock
+export E2E_DOCKER_BOOT_ROOT=$T/docker-boot/data
 export E2E_DAEMONS="$repo/e2e/daemons.sh"
 # The docker CLI keeps its own config here rather than in ~/.docker.
 export DOCKER_CONFIG=$T/cli

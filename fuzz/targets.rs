@@ -13,6 +13,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 use balena_extension_runtime::applets::runtime::{self, Command, Parsed};
+use balena_extension_runtime::boot::{layout, record::Record};
 use balena_extension_runtime::engine::{self, http};
 use balena_extension_runtime::{hooks, json, labels, signals, spec, state};
 
@@ -26,6 +27,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("signal", signal),
     ("runtime_args", runtime_args),
     ("engine_response", engine_response),
+    ("boot_record", boot_record),
 ];
 
 /// config.json as `create` reads it: text (the reader refuses non-UTF-8
@@ -217,4 +219,42 @@ impl std::io::Read for Trickle<'_> {
             _ => Ok(0),
         }
     }
+}
+
+/// What `extension-mount` reads at boot: the engine's `config.v2.json`
+/// (before the first NUL byte), then overlay2's layer metadata (after it:
+/// `lower` entries separated by `:`, each also tried as an `l/` link's
+/// text). Whatever is accepted can never name a path outside the store.
+pub fn boot_record(data: &[u8]) {
+    let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    if let Ok(text) = std::str::from_utf8(&data[..split]) {
+        let path = Path::new("/nonexistent-root/containers/id/config.v2.json");
+        if let Ok(r) = Record::parse(text, path) {
+            let raw = r.name.as_deref().unwrap_or("");
+            assert!(raw.ends_with(r.name()) && raw.len() - r.name().len() <= 1);
+            if let Some(why) = r.not_installed() {
+                assert!(!why.is_empty() && !why.contains('\n'), "{why}");
+            }
+            let _ = (r.image(), r.label(labels::CLASS));
+        }
+    }
+    let Some(meta) = data.get(split + 1..) else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(meta) else {
+        return;
+    };
+    for entry in text.trim().split(':') {
+        for name in [layout::lower_entry(entry), layout::link_dir(entry)]
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                !name.is_empty() && !name.contains('/') && !name.starts_with('.'),
+                "{entry} gave {name}"
+            );
+        }
+    }
+    let q = layout::quoted(text);
+    assert!(!q.contains('\n') && q.chars().count() <= 61);
 }

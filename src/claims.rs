@@ -81,6 +81,33 @@ pub fn read_host(root: &Path) -> Host {
     }
 }
 
+/// The host facts as a boot sees them, before the root is mounted: the
+/// kernel `release`, the kernel command line, the SHA-256 of a
+/// `Module.symvers` (with where it was) for when the command line has no
+/// `balena_kernel_abi=`, and the text of the OS's os-release.
+pub fn boot_host(
+    release: &str,
+    cmdline: &str,
+    symvers: Option<(String, String)>,
+    os_release: Option<&str>,
+) -> Host {
+    let release = Some(release.trim().to_string()).filter(|r| !r.is_empty());
+    let (kernel_abi, kernel_abi_source) = match cmdline_abi(cmdline) {
+        Some(id) => (Some(id), Some(ABI_FROM_CMDLINE.to_string())),
+        None => symvers.unzip(),
+    };
+    Host {
+        kernel_version: release.as_deref().map(kernel_version),
+        kernel_release: release,
+        kernel_abi,
+        kernel_abi_source,
+        os_version: os_release
+            .and_then(|t| os_release_field(t, "VERSION_ID"))
+            .filter(|v| !v.is_empty()),
+        nohostext: has_nohostext(cmdline),
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// The claim holds on this host.
@@ -277,7 +304,7 @@ pub fn symvers_path(root: &Path, release: &str) -> Option<PathBuf> {
     host_lookup(root, &symvers_abs(release), true).map(|(path, _)| path)
 }
 
-fn symvers_abs(release: &str) -> String {
+pub fn symvers_abs(release: &str) -> String {
     format!("/lib/modules/{release}/Module.symvers")
 }
 

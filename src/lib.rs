@@ -3,6 +3,7 @@
 //! The applets themselves live in `applets/`, one file each; `build.rs`
 //! collects them into [`applets::APPLETS`].
 
+pub mod boot;
 pub mod claims;
 pub mod dispatch;
 pub mod dump;

@@ -419,6 +419,179 @@ pub fn clock_ticks() -> u64 {
     }
 }
 
+/// The running kernel's release (`uname -r`).
+pub fn kernel_release() -> Result<String> {
+    // SAFETY: utsname is plain bytes; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, writable utsname.
+    if unsafe { libc::uname(&mut u) } < 0 {
+        return Err(Error::io("uname", &io::Error::last_os_error()));
+    }
+    let bytes: Vec<u8> = u
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+// ---- mounts and roots, for extension-mount ----------------------------
+
+/// `fsopen(2)`: a filesystem context for `fstype`.
+pub fn fsopen(fstype: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: a NUL-terminated name and flags; the fd returned is ours.
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `fsconfig(2)` with FSCONFIG_SET_STRING.
+pub fn fsconfig_string(fs: &OwnedFd, key: &CStr, value: &CStr) -> io::Result<()> {
+    // SAFETY: two NUL-terminated strings the call only reads.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            libc::FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0 as libc::c_int,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `fsconfig(2)` FSCONFIG_CMD_CREATE, then `fsmount(2)` read-only, then
+/// `move_mount(2)` onto `target`.
+pub fn fs_create_and_attach(fs: &OwnedFd, target: &CStr) -> io::Result<()> {
+    let null = std::ptr::null::<libc::c_char>();
+    // SAFETY: a command with no key or value.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            libc::FSCONFIG_CMD_CREATE,
+            null,
+            null,
+            0 as libc::c_int,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: integers only; the attribute is MOUNT_ATTR_RDONLY (it fits
+    // the unsigned int the call takes).
+    let m = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            libc::FSMOUNT_CLOEXEC,
+            libc::MOUNT_ATTR_RDONLY as libc::c_uint,
+        )
+    };
+    if m < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    let mnt = unsafe { OwnedFd::from_raw_fd(m as RawFd) };
+    // SAFETY: an empty path with MOVE_MOUNT_F_EMPTY_PATH means the fd
+    // itself; the target is a NUL-terminated path.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `mount(2)`; `fstype` and `data` may be absent (a move, a bind).
+pub fn mount(
+    source: &CStr,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> io::Result<()> {
+    let ptr = |c: Option<&CStr>| c.map_or(std::ptr::null(), CStr::as_ptr);
+    // SAFETY: NUL-terminated strings or NULL, which mount(2) accepts for
+    // the type and the data.
+    let r = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            ptr(fstype),
+            flags,
+            ptr(data).cast(),
+        )
+    };
+    check(r).map(drop)
+}
+
+pub fn umount(target: &CStr, flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: a NUL-terminated path.
+    check(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+}
+
+pub fn chdir(path: &CStr) -> io::Result<()> {
+    // SAFETY: a NUL-terminated path.
+    check(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
+}
+
+pub fn fchdir(fd: RawFd) -> io::Result<()> {
+    // SAFETY: an fd number; a bad one is EBADF.
+    check(unsafe { libc::fchdir(fd) }).map(drop)
+}
+
+pub fn chroot(path: &CStr) -> io::Result<()> {
+    // SAFETY: a NUL-terminated path.
+    check(unsafe { libc::chroot(path.as_ptr()) }).map(drop)
+}
+
+/// `pivot_root(2)` (no libc wrapper on every libc).
+pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
+    // SAFETY: two NUL-terminated paths.
+    let r = unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The filesystem type (`f_type`) of what `path` is on.
+pub fn fs_type(path: &CStr) -> io::Result<u64> {
+    // SAFETY: statfs is plain data; the call fills it.
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a valid, writable statfs.
+    check(unsafe { libc::statfs(path.as_ptr(), &mut s) })?;
+    // f_type is signed on some targets; the magic numbers are below 2^32.
+    Ok(s.f_type as u64 & 0xffff_ffff)
+}
+
+/// `execv(2)`: returns only on failure.
+pub fn execv(program: &CStr, args: &[CString]) -> io::Error {
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    // SAFETY: a NUL-terminated path and a NULL-terminated array of
+    // NUL-terminated strings, all alive for the call.
+    unsafe { libc::execv(program.as_ptr(), argv.as_ptr()) };
+    io::Error::last_os_error()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

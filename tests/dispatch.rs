@@ -86,7 +86,7 @@ fn help_lists_the_applets_and_version_names_the_commit() {
     let o = run(&binary(), &["--list"]);
     assert_eq!(
         stdout(&o),
-        "extension-inspect\nmanager\nproxy\nruntime\nstate-dump\n"
+        "extension-inspect\nextension-mount\nmanager\nproxy\nruntime\nstate-dump\n"
     );
 }
 

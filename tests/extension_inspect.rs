@@ -751,74 +751,88 @@ fn content_counts_files_dirs_symlinks_and_bytes() {
     assert_eq!(s(get(&doc, "content.bytes")), (5 + 7 + 10).to_string());
 }
 
-#[test]
-fn the_overlay_budget_counts_every_extension_in_the_state_root() {
-    let fx = Fx::new("budget");
-    let rt = Runtime::new(fx.t.path());
-    let mut dirs = Vec::new();
-    for id in ["ext-a", "ext-b"] {
-        let d = fx.t.join(id);
-        fs::create_dir_all(&d).unwrap();
-        let b = bundle(&d, OVERLAY);
-        let c = rt.create(&b, id, &[]);
-        assert!(c.ok, "create {id}: {}", c.stderr);
-        let o = rt.run(&["start", id]);
-        assert!(o.status.success(), "start {id}: {}", stderr(&o));
-        reap(c.pid.unwrap());
-        dirs.push(b.join("rootfs").canonicalize().unwrap());
+/// A hostapp partition beside `fake_engine`'s data root: `current` and a
+/// two-layer hostapp container in `balena/`.
+fn fake_sysroot(dir: &Path) -> PathBuf {
+    let s = dir.join("sysroot");
+    let o = s.join("balena/overlay2");
+    for layer in ["host01", "hostimg"] {
+        fs::create_dir_all(o.join(layer).join("diff")).unwrap();
     }
-    let b = fx.bundle("");
-    let this = fx.rootfs().canonicalize().unwrap();
-    let (_, doc) = fx.inspect_json(&b);
-    let mut want = String::from("lowerdir=");
-    for d in [&dirs[0], &dirs[1], &this] {
-        if want.len() > 9 {
-            want.push(':');
-        }
-        want += d.to_str().unwrap();
-    }
-    assert_eq!(s(get(&doc, "overlay.extensions")), "3");
-    assert_eq!(s(get(&doc, "overlay.bytes")), want.len().to_string());
-    let page: usize = s(get(&doc, "overlay.pageSize")).parse().unwrap();
-    let avg = (want.len() - 9).div_ceil(3);
-    assert_eq!(
-        s(get(&doc, "overlay.moreFit")),
-        ((page - 1 - want.len()) / (avg + 1)).to_string()
-    );
-    assert_eq!(s(get(&doc, "overlay.fits")), "true");
-
-    // A container of the state root is a target too, counted once.
-    let (c, doc) = fx.inspect_json(Path::new("ext-a"));
-    assert_eq!(c, 0, "{}", problems(&doc));
-    assert_eq!(s(get(&doc, "kind")), "container");
-    assert_eq!(s(get(&doc, "overlay.extensions")), "2");
-    assert_eq!(s(get(&doc, "rootfs")), dirs[0].to_str().unwrap());
-
-    for id in ["ext-a", "ext-b"] {
-        rt.run(&["delete", id]);
-    }
+    fs::create_dir_all(o.join("l")).unwrap();
+    symlink("../hostimg/diff", o.join("l/HOSTIMG")).unwrap();
+    fs::write(o.join("host01/lower"), "l/HOSTIMG").unwrap();
+    let m = s.join("balena/image/overlay2/layerdb/mounts/hostapp");
+    fs::create_dir_all(&m).unwrap();
+    fs::write(m.join("mount-id"), "host01").unwrap();
+    symlink("/mnt/sysroot/active/balena/hostapp", s.join("current")).unwrap();
+    s
 }
 
 #[test]
-fn too_many_extensions_for_one_page_of_mount_options_is_incompatible() {
-    let fx = Fx::new("overflow");
-    // overlayfs wants ':' escaped: a rootfs path full of them doubles in
-    // the mount options, past a 4 KiB page.
-    let mut deep = fx.t.join("bundle/rootfs");
-    fx.bundle("");
-    while deep.as_os_str().len() < 2200 {
-        deep.push(":".repeat(200));
-    }
-    fs::create_dir_all(&deep).unwrap();
-    let o = fx.inspect(&["--json", deep.to_str().unwrap()]);
-    let doc = parse(&o);
-    let page: usize = s(get(&doc, "overlay.pageSize")).parse().unwrap();
-    if 2 * deep.as_os_str().len() + 9 < page {
-        return; // A page larger than this path (64 KiB pages).
-    }
-    assert_eq!(code(&o), 1);
-    assert_eq!(s(get(&doc, "overlay.fits")), "false");
-    assert_eq!(s(get(&doc, "overlay.moreFit")), "0");
+fn the_next_boot_is_what_extension_mount_would_plan() {
+    let fx = Fx::new("nextboot");
+    let id = format!("{}{}", "cd34", "0".repeat(60));
+    let docker = fake_engine(fx.t.path(), &id, OVERLAY);
+    fs::write(fx.t.join("remove_me_to_reset"), "").unwrap();
+    let sysroot = fake_sysroot(fx.t.path());
+    let args = |target: &str| {
+        let o = fx.inspect(&[
+            "--json",
+            "--docker-root",
+            docker.to_str().unwrap(),
+            "--data-root",
+            docker.to_str().unwrap(),
+            "--sysroot",
+            sysroot.to_str().unwrap(),
+            target,
+        ]);
+        parse(&o)
+    };
+    // fake_engine's record has no State: never installed.
+    let doc = args(&id);
+    assert_eq!(s(get(&doc, "nextBoot.error")), "null");
+    assert_eq!(s(get(&doc, "nextBoot.extensions")), "0");
+    assert_eq!(s(get(&doc, "nextBoot.skipped")), "1");
+    assert_eq!(
+        s(get(&doc, "nextBoot.this")),
+        "skipped: the record has no State"
+    );
+    assert!(
+        arr(get(&doc, "warnings"))
+            .iter()
+            .any(|w| s(w) == "the next boot will not overlay it: the record has no State"),
+        "{}",
+        s(get(&doc, "nextBoot.this"))
+    );
+    let record = docker.join("containers").join(&id).join("config.v2.json");
+    fs::write(
+        &record,
+        format!(
+            "{{\"ID\":\"{id}\",\"Name\":\"/ext\",\"State\":{{\"Running\":false,\"ExitCode\":0,\
+             \"Error\":\"\",\"StartedAt\":\"2026-01-01T00:00:00Z\"}},\"Config\":{{\"Labels\":{{{OVERLAY}}}}}}}"
+        ),
+    )
+    .unwrap();
+    let doc = args(&id);
+    assert_eq!(s(get(&doc, "nextBoot.this")), "overlaid");
+    assert_eq!(s(get(&doc, "nextBoot.extensions")), "1");
+    assert_eq!(
+        s(get(&doc, "nextBoot.layers")),
+        "5",
+        "hostapp 2 + extension 3"
+    );
+    // A pending data reset: the hostapp alone.
+    fs::remove_file(fx.t.join("remove_me_to_reset")).unwrap();
+    let doc = args(&id);
+    assert_eq!(s(get(&doc, "nextBoot.disabledBy")), "remove_me_to_reset");
+    // No hostapp where balenaOS has it: said, not guessed.
+    let (_, doc) = fx.inspect_json(&fx.bundle(""));
+    assert!(
+        s(get(&doc, "nextBoot.error")).starts_with("no hostapp: "),
+        "{}",
+        s(get(&doc, "nextBoot.error"))
+    );
 }
 
 #[test]
@@ -932,13 +946,13 @@ fn json_is_one_document_with_the_documented_fields() {
         "hooks",
         "content",
         "shadows",
-        "overlay",
+        "nextBoot",
         "problems",
         "warnings",
     ] {
         assert!(doc.get(field).is_some(), "missing top-level field {field}");
     }
-    assert_eq!(s(get(&doc, "schema")), "1");
+    assert_eq!(s(get(&doc, "schema")), "2");
     assert_eq!(s(get(&doc, "kind")), "bundle");
     for f in ["name", "value", "status", "note"] {
         get(&doc, &format!("labels.0.{f}"));
@@ -979,14 +993,15 @@ fn json_is_one_document_with_the_documented_fields() {
         get(&doc, &format!("shadows.{f}"));
     }
     for f in [
+        "error",
+        "disabledBy",
         "extensions",
-        "bytes",
-        "pageSize",
-        "fits",
-        "moreFit",
-        "lowerdirs",
+        "skipped",
+        "layers",
+        "method",
+        "this",
     ] {
-        get(&doc, &format!("overlay.{f}"));
+        get(&doc, &format!("nextBoot.{f}"));
     }
 }
 

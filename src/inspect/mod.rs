@@ -8,15 +8,15 @@
 //! `target` finds what TARGET names and `files` reads it; `host` describes
 //! the host facts [`crate::claims`] reads; `compat` checks the labels and
 //! shows what [`crate::claims`] decides about their claims; `hooks` checks
-//! the hooks, `content` what the files would shadow, `budget` the overlay
-//! mount options; `render` prints the report.
+//! the hooks, `content` what the files would shadow, `nextboot` what the
+//! next boot's overlay does with it; `render` prints the report.
 
-mod budget;
 mod compat;
 mod content;
 pub mod files;
 mod hooks;
 mod host;
+mod nextboot;
 pub mod render;
 pub mod target;
 
@@ -27,7 +27,7 @@ use crate::json::{array, Obj};
 use crate::labels;
 
 /// Bumped when a field of the JSON document changes meaning or goes away.
-pub const SCHEMA: u32 = 1;
+pub const SCHEMA: u32 = 2;
 
 /// Shadowed paths listed one by one; the counts cover all of them.
 pub const MAX_SHADOWS: usize = 4096;
@@ -50,6 +50,10 @@ pub struct Options {
     pub state_root: PathBuf,
     /// `--label KEY=VALUE`, added to (and overriding) what was found.
     pub labels: Vec<(String, String)>,
+    /// For the next-boot section: the hostapp partition and the data
+    /// partition's data root (balenaOS's places under host_root if None).
+    pub sysroot: Option<PathBuf>,
+    pub data_root: Option<PathBuf>,
 }
 
 pub struct Report {
@@ -68,7 +72,7 @@ pub struct Report {
     pub hooks: Vec<HookCheck>,
     pub content: Content,
     pub shadows: Shadows,
-    pub overlay: Budget,
+    pub next_boot: NextBoot,
     pub problems: Vec<String>,
     pub warnings: Vec<String>,
 }
@@ -135,13 +139,19 @@ pub struct Shadow {
     pub reason: Option<String>,
 }
 
-pub struct Budget {
+/// What `extension-mount` will do at the next boot, from this host's disk.
+pub struct NextBoot {
+    /// Why no boot could be planned (no hostapp there), if so.
+    pub error: Option<String>,
+    /// The switch that turns extensions off, if one does.
+    pub disabled_by: Option<String>,
     pub extensions: u64,
-    pub bytes: u64,
-    pub page_size: u64,
-    pub fits: bool,
-    pub more_fit: u64,
-    pub lowerdirs: Vec<String>,
+    pub skipped: u64,
+    pub layers: u64,
+    pub method: Option<String>,
+    /// "overlaid" or "skipped: <reason>" when the target is a container of
+    /// the data partition.
+    pub this: Option<String>,
 }
 
 /// Problems make the exit status 1; warnings do not.
@@ -178,7 +188,21 @@ pub fn inspect(o: &Options) -> Result<Report> {
     let hooks = hooks::check_hooks(&t.view, &o.host_root, &mut f);
     let own = content::own_path(&o.host_root);
     let (content, shadows) = content::check_content(&t.view, &o.host_root, own.as_deref(), &mut f);
-    let overlay = budget::budget(&o.state_root, &t.rootfs, host.page_size, &mut f);
+    let next_boot = nextboot::next_boot(
+        &o.host_root,
+        o.sysroot.as_deref(),
+        o.data_root.as_deref(),
+        host.kernel_release.as_deref(),
+        t.id.as_deref(),
+    );
+    if let Some(why) = next_boot
+        .this
+        .as_deref()
+        .and_then(|t| t.strip_prefix("skipped: "))
+    {
+        f.warnings
+            .push(format!("the next boot will not overlay it: {why}"));
+    }
     let valid = f.invalid.is_empty();
     let compatible = f.incompatible.is_empty();
     let mut problems = f.invalid;
@@ -204,7 +228,7 @@ pub fn inspect(o: &Options) -> Result<Report> {
         hooks,
         content,
         shadows,
-        overlay,
+        next_boot,
         problems,
         warnings: f.warnings,
     })
@@ -216,7 +240,7 @@ impl Report {
         let h = &self.host;
         let c = &self.content;
         let s = &self.shadows;
-        let b = &self.overlay;
+        let b = &self.next_boot;
         let labels = array(self.labels.iter().map(|l| {
             Obj::default()
                 .str("name", &l.name)
@@ -279,13 +303,14 @@ impl Report {
             .bool("truncated", s.truncated)
             .raw("paths", &paths)
             .end();
-        let overlay = Obj::default()
+        let next_boot = Obj::default()
+            .opt("error", b.error.as_deref())
+            .opt("disabledBy", b.disabled_by.as_deref())
             .uint("extensions", b.extensions)
-            .uint("bytes", b.bytes)
-            .uint("pageSize", b.page_size)
-            .bool("fits", b.fits)
-            .uint("moreFit", b.more_fit)
-            .strs("lowerdirs", &b.lowerdirs)
+            .uint("skipped", b.skipped)
+            .uint("layers", b.layers)
+            .opt("method", b.method.as_deref())
+            .opt("this", b.this.as_deref())
             .end();
         Obj::default()
             .uint("schema", self.schema.into())
@@ -303,7 +328,7 @@ impl Report {
             .raw("hooks", &hooks)
             .raw("content", &content)
             .raw("shadows", &shadows)
-            .raw("overlay", &overlay)
+            .raw("nextBoot", &next_boot)
             .strs("problems", &self.problems)
             .strs("warnings", &self.warnings)
             .end()

@@ -285,21 +285,22 @@ pub fn human(r: &Report) -> String {
             out += &format!("  ... and {hidden} more (--json lists them)\n");
         }
     }
-    let b = &r.overlay;
-    out += &field(
-        "overlay",
-        &format!(
-            "{} {} of {} bytes of mount options; {}",
-            plural(b.extensions, "extension uses", "extensions use"),
-            b.bytes,
-            b.page_size,
-            if b.fits {
-                format!("about {} more fit", b.more_fit)
-            } else {
-                "TOO MANY".to_string()
-            }
+    let b = &r.next_boot;
+    let next = match (&b.error, &b.disabled_by) {
+        (Some(e), _) => format!("next boot unknown: {e}"),
+        (None, Some(d)) => format!("next boot: the hostapp alone ({d})"),
+        (None, None) => format!(
+            "next boot: {} over the hostapp, {} skipped ({} layers, {})",
+            plural(b.extensions, "extension", "extensions"),
+            b.skipped,
+            b.layers,
+            b.method.as_deref().unwrap_or("")
         ),
-    );
+    };
+    out += &field("boot", &next);
+    if let Some(this) = &b.this {
+        out += &field("this one", this);
+    }
     if !r.problems.is_empty() {
         out += "\nproblems:\n";
         for p in &r.problems {

@@ -129,6 +129,7 @@ pub fn install(dir: &Path) -> PathBuf {
         "extension-inspect",
         "state-dump",
         "balena-extension-manager",
+        "extension-mount",
     ] {
         std::os::unix::fs::symlink("balena-extension-runtime", dir.join(name)).unwrap();
     }

@@ -4,7 +4,8 @@
 #   tests/tools/size.sh ARCH...
 #
 # Environment (the Makefile sets it): MAKE, PREBUILT_STD_ARCHS (the
-# architectures rustup publishes a std for), HOST_TRIPLE, DYNAMIC_RUSTFLAGS;
+# architectures rustup publishes a std for), HOST_TRIPLE, DYNAMIC_RUSTFLAGS
+# (and DYNAMIC_SOURCE_RUSTFLAGS, for the std-from-source build only);
 # SIZE_GLIBC=1 adds the static glibc builds, the figures that decided glibc
 # against musl (reported, not checked).
 #
@@ -83,7 +84,7 @@ fi
 # dynamic DIR STD: the host's dynamically linked glibc build.
 dynamic() {
     if [ "$2" = source ]; then
-        RUSTC_BOOTSTRAP=1 RUSTFLAGS="${DYNAMIC_RUSTFLAGS:-}" $CARGO build --release --locked \
+        RUSTC_BOOTSTRAP=1 RUSTFLAGS="${DYNAMIC_RUSTFLAGS:-} ${DYNAMIC_SOURCE_RUSTFLAGS:-}" $CARGO build --release --locked \
             --target "$HOST_TRIPLE" --target-dir "$1" -Z build-std=std,panic_abort -Z build-std-features=
     else
         RUSTFLAGS="${DYNAMIC_RUSTFLAGS:-}" $CARGO build --release --locked --target "$HOST_TRIPLE" \

@@ -1,0 +1,511 @@
+//! `extension-mount` on data roots crafted on disk: the plan without root,
+//! and (as root) the mount itself inside a private mount namespace, with
+//! files checked through it.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{install, stderr, stdout, TempDir};
+
+const OK: &str = r#"{"Running":false,"ExitCode":0,"Error":"","StartedAt":"2026-01-01T00:00:00Z"}"#;
+const REJECTED: &str =
+    r#"{"Running":false,"ExitCode":7,"Error":"","StartedAt":"2026-01-01T00:00:00Z"}"#;
+
+/// A hostapp partition (`sys/`), a data partition (`data/`), a command
+/// line, and the binary under its applet names.
+struct Disk {
+    t: TempDir,
+    bin: PathBuf,
+}
+
+impl Disk {
+    fn new(tag: &str) -> Disk {
+        let t = TempDir::new(&format!("mount-{tag}"));
+        let bins = t.join("bin");
+        fs::create_dir_all(&bins).unwrap();
+        let bin = install(&bins);
+        fs::create_dir_all(t.join("data/docker")).unwrap();
+        fs::write(t.join("data/remove_me_to_reset"), "").unwrap();
+        fs::write(t.join("cmdline"), "console=ttyS0 root=/dev/vda2\n").unwrap();
+        fs::create_dir_all(t.join("mnt")).unwrap();
+        let d = Disk { t, bin };
+        let h = d.hostapp_root();
+        d.container(&h, "hostapp", "hostapp", "null", OK);
+        for dir in ["dev", "proc", "sys", "run", "sbin"] {
+            fs::create_dir_all(d.top(&h, "hostapp").join(dir)).unwrap();
+        }
+        d.file(&h, "hostapp", "etc/file", "hostapp\n");
+        d.file(&h, "hostapp", "etc/os-release", "VERSION_ID=2.113.18\n");
+        symlink(
+            "/mnt/sysroot/active/balena/hostapp",
+            d.t.join("sys/current"),
+        )
+        .unwrap();
+        d
+    }
+
+    fn hostapp_root(&self) -> PathBuf {
+        self.t.join("sys/balena")
+    }
+
+    fn data(&self) -> PathBuf {
+        self.t.join("data/docker")
+    }
+
+    /// The image layer of container `id` (its own `diff` is empty).
+    fn top(&self, root: &Path, id: &str) -> PathBuf {
+        root.join("overlay2").join(format!("{id}-img")).join("diff")
+    }
+
+    fn file(&self, root: &Path, id: &str, rel: &str, body: &str) {
+        let p = self.top(root, id).join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, body).unwrap();
+    }
+
+    /// A container as the engine's overlay2 leaves it: its layer, its
+    /// `-init` layer and one image layer, linked through `l/`.
+    fn container(&self, root: &Path, id: &str, name: &str, labels: &str, state: &str) {
+        let o = root.join("overlay2");
+        fs::create_dir_all(o.join("l")).unwrap();
+        let mut lower = Vec::new();
+        for dir in [format!("{id}-init"), format!("{id}-img")] {
+            fs::create_dir_all(o.join(&dir).join("diff")).unwrap();
+            let short = format!("L{}", dir.replace('-', "").to_uppercase());
+            symlink(format!("../{dir}/diff"), o.join("l").join(&short)).unwrap();
+            lower.push(format!("l/{short}"));
+        }
+        fs::create_dir_all(o.join(id).join("diff")).unwrap();
+        fs::write(o.join(id).join("lower"), lower.join(":")).unwrap();
+        let m = root.join("image/overlay2/layerdb/mounts").join(id);
+        fs::create_dir_all(&m).unwrap();
+        fs::write(m.join("mount-id"), id).unwrap();
+        let c = root.join("containers").join(id);
+        fs::create_dir_all(&c).unwrap();
+        fs::write(
+            c.join("config.v2.json"),
+            format!(
+                r#"{{"ID":"{id}","Name":"/{name}","State":{state},"Config":{{"Image":"{name}:1","Labels":{labels}}}}}"#
+            ),
+        )
+        .unwrap();
+    }
+
+    fn ext(&self, id: &str, name: &str, labels: &str, state: &str) {
+        self.container(&self.data(), id, name, labels, state);
+    }
+
+    fn args(&self) -> Vec<String> {
+        let p = |s: &str| self.t.join(s).display().to_string();
+        vec![
+            "--sysroot".into(),
+            p("sys"),
+            "--data-root".into(),
+            p("data/docker"),
+            "--cmdline".into(),
+            p("cmdline"),
+            "--kernel-release".into(),
+            "6.1.0".into(),
+        ]
+    }
+
+    fn applet(&self) -> PathBuf {
+        self.bin.with_file_name("extension-mount")
+    }
+
+    /// `extension-mount ARGS PATHS`, as nobody when this runs as root.
+    fn plan(&self, json: bool) -> Output {
+        let mut c = Command::new(self.applet());
+        c.arg("--plan");
+        if json {
+            c.arg("--json");
+        }
+        c.args(self.args()).stdin(Stdio::null());
+        if is_root() {
+            c.uid(65534).gid(65534);
+        }
+        c.output().unwrap()
+    }
+
+    /// `extension-mount --target mnt PATHS` in a private mount namespace,
+    /// then `script` there (the mount point is $M), with `env` set.
+    fn mounted(&self, env: &[(&str, &str)], script: &str) -> Output {
+        let mut cmd = format!(
+            "\"$B\" --target \"$M\" {} || exit 9\n",
+            self.args()
+                .iter()
+                .map(|a| format!("'{a}'"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        cmd += script;
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &cmd])
+            .env("B", self.applet())
+            .env("M", self.t.join("mnt"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// The mount tests need root and unshare(1); say so when they skip.
+fn can_mount() -> bool {
+    let ok = is_root()
+        && Command::new("unshare")
+            .args(["-m", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: needs root and unshare -m");
+    }
+    ok
+}
+
+fn overlay(extra: &str) -> String {
+    format!(r#"{{"io.balena.image.class":"overlay"{extra}}}"#)
+}
+
+/// A disk with an override, two plain extensions and a rejected one.
+fn mixed(tag: &str) -> Disk {
+    let d = Disk::new(tag);
+    let x = d.data();
+    d.ext(
+        "k10",
+        "kernel",
+        &overlay(r#","io.balena.image.override":"10""#),
+        OK,
+    );
+    d.file(&x, "k10", "etc/file", "override\n");
+    d.ext("p1", "plain-b", &overlay(""), OK);
+    d.file(&x, "p1", "etc/file", "plain\n");
+    d.file(&x, "p1", "plain-b", "b\n");
+    d.ext("p2", "plain-a", &overlay(""), OK);
+    d.file(&x, "p2", "plain-a", "a\n");
+    d.ext("rej", "rejected", &overlay(""), REJECTED);
+    d.file(&x, "rej", "rejected", "no\n");
+    d
+}
+
+#[test]
+fn plan_needs_no_root_and_lists_order_skips_and_layers() {
+    let d = mixed("plan");
+    let o = d.plan(true);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = stdout(&o);
+    for want in [
+        "\"extensionsEnabled\": true",
+        "\"disabledBy\": null",
+        "\"override\": 10",
+        "\"legacyLabel\": false",
+        "\"reason\": \"start hook rejected it (exited 7)\"",
+        "\"method\": \"short-links\"",
+    ] {
+        assert!(j.contains(want), "{want} not in {j}");
+    }
+    let pos = |s: &str| j.find(s).unwrap_or_else(|| panic!("{s} not in {j}"));
+    // lowerdir: the override, the hostapp, then plain extensions by name.
+    let l = pos("\"lowerdir\"");
+    let at = |s: &str| l + j[l..].find(s).unwrap_or_else(|| panic!("{s}"));
+    assert!(at("k10/diff") < at("hostapp/diff"));
+    assert!(at("hostapp-img/diff") < at("p2/diff"));
+    assert!(at("p2-img/diff") < at("p1/diff"));
+    assert!(!j[l..].contains("rej") && !j.contains("-init"));
+    let o = d.plan(false);
+    assert_eq!(
+        stdout(&o).lines().take(5).collect::<Vec<_>>(),
+        [
+            "hostapp hostapp: 2 layers",
+            "overlay kernel (k10): 2 layers, override 10",
+            "overlay plain-a (p2): 2 layers",
+            "overlay plain-b (p1): 2 layers",
+            "skip rejected (rej): start hook rejected it (exited 7)",
+        ]
+    );
+}
+
+#[test]
+fn nohostext_and_a_pending_reset_plan_the_hostapp_alone() {
+    let d = mixed("nohostext");
+    fs::write(d.t.join("cmdline"), "root=/dev/vda2 balena.nohostext\n").unwrap();
+    let j = stdout(&d.plan(true));
+    assert!(j.contains("\"disabledBy\": \"balena.nohostext\""), "{j}");
+    assert!(j.contains("\"extensions\": []"), "{j}");
+    fs::write(d.t.join("cmdline"), "root=/dev/vda2\n").unwrap();
+    fs::remove_file(d.t.join("data/remove_me_to_reset")).unwrap();
+    let j = stdout(&d.plan(true));
+    assert!(j.contains("\"disabledBy\": \"remove_me_to_reset\""), "{j}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_a_missing_hostapp_exits_1() {
+    let d = Disk::new("usage");
+    let run = |args: &[&str]| {
+        Command::new(d.applet())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &[][..],
+        &["--plan", "--init"],
+        &["--frob"],
+        &["--plan", "x"],
+        &["--target", "/x", "--json"],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    }
+    let o = run(&[
+        "--target",
+        d.t.join("nowhere").to_str().unwrap(),
+        "--sysroot",
+        d.t.join("sys").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).ends_with("nowhere is not a directory\n"),
+        "{}",
+        stderr(&o)
+    );
+    fs::remove_file(d.t.join("sys/current")).unwrap();
+    let o = d.plan(false);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.starts_with("extension-mount: no hostapp: ") && e.lines().count() == 1,
+        "{e}"
+    );
+    assert!(stdout(&o).is_empty());
+}
+
+#[test]
+fn hostile_disks_skip_the_container_with_one_line_each() {
+    let d = Disk::new("hostile");
+    let x = d.data();
+    let o2 = x.join("overlay2");
+    let ext = overlay("");
+    // Truncated and huge records.
+    d.ext("trunc", "trunc", &ext, OK);
+    let rec = x.join("containers/trunc/config.v2.json");
+    let text = fs::read_to_string(&rec).unwrap();
+    fs::write(&rec, &text[..40]).unwrap();
+    d.ext("huge", "huge", &ext, OK);
+    let f = fs::File::create(x.join("containers/huge/config.v2.json")).unwrap();
+    f.set_len(64 << 20).unwrap();
+    // A lower entry that leaves overlay2, a loop, a missing diff.
+    d.ext("out", "out", &ext, OK);
+    fs::create_dir_all(d.t.join("secret/diff")).unwrap();
+    fs::write(d.t.join("secret/diff/secret"), "x").unwrap();
+    symlink("../../../secret/diff", o2.join("l/OUT")).unwrap();
+    fs::write(o2.join("out/lower"), "l/OUT").unwrap();
+    d.ext("abs", "abs", &ext, OK);
+    fs::write(
+        o2.join("abs/lower"),
+        d.t.join("secret/diff").display().to_string(),
+    )
+    .unwrap();
+    d.ext("loop", "loop", &ext, OK);
+    symlink("LOOP", o2.join("l/LOOP")).unwrap();
+    fs::write(o2.join("loop/lower"), "l/LOOP").unwrap();
+    d.ext("nodiff", "nodiff", &ext, OK);
+    fs::remove_dir_all(o2.join("nodiff-img/diff")).unwrap();
+    // One good one, to show the rest still mounts.
+    d.ext("good", "good", &ext, OK);
+    d.file(&x, "good", "good", "yes\n");
+    let o = d.plan(false);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let skips: Vec<&str> = out.lines().filter(|l| l.starts_with("skip ")).collect();
+    assert_eq!(skips.len(), 6, "{out}");
+    for (name, why) in [
+        ("trunc", "is not valid JSON (truncated or corrupt)"),
+        ("huge", "is larger than"),
+        ("out", "does not point to ../<layer>/diff"),
+        ("abs", "is not an l/<name> link"),
+        ("loop", "does not point to ../<layer>/diff"),
+        ("nodiff", "is missing"),
+    ] {
+        assert!(
+            skips
+                .iter()
+                .any(|l| l.contains(&format!("({name})")) && l.contains(why)),
+            "{name}: {why}: {out}"
+        );
+    }
+    assert!(out.contains("overlay good (good)"), "{out}");
+    let lowerdir = &out[out.find("lowerdir").unwrap()..];
+    assert!(!lowerdir.contains("secret"), "{out}");
+    if !can_mount() {
+        return;
+    }
+    let o = d.mounted(&[], "cat \"$M/good\"; ls \"$M\"");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("yes\n") && !stdout(&o).contains("secret"));
+}
+
+fn check_precedence(d: &Disk, method: &str) {
+    let o = d.mounted(
+        &[("BER_EXTENSION_MOUNT_METHOD", method)],
+        "cat \"$M/etc/file\" \"$M/plain-a\" \"$M/plain-b\"; \
+         test -e \"$M/rejected\" && echo rejected-present; \
+         touch \"$M/new\" 2>/dev/null && echo writable; \
+         grep -c \" $M \" /proc/self/mounts",
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{method}: {err}");
+    // The override replaced the hostapp's file; the plain one could not.
+    assert_eq!(stdout(&o), "override\na\nb\n1\n", "{method}: {err}");
+    assert!(
+        err.contains("extension-mount: skip rejected (rej): start hook rejected it (exited 7)\n"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(&format!(
+            "extension-mount: mounted 3 extensions over the hostapp at {} (8 layers)\n",
+            d.t.join("mnt").display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_override_replaces_a_hostapp_file_and_a_plain_extension_cannot() {
+    if !can_mount() {
+        return;
+    }
+    let d = mixed("precedence");
+    // Whatever this kernel has (lowerdir+ from 6.8), then the classic path.
+    check_precedence(&d, "");
+    check_precedence(&d, "short-links");
+}
+
+#[test]
+fn sixty_extensions_all_mount_with_either_method() {
+    if !can_mount() {
+        return;
+    }
+    let d = Disk::new("sixty");
+    let x = d.data();
+    for i in 0..60 {
+        // Engine-length IDs: the paths are as long as on a device.
+        let id = format!("{i:02}{}", "f".repeat(62));
+        d.ext(&id, &format!("ext{i:02}"), &overlay(""), OK);
+        d.file(&x, &id, &format!("ext/{i:02}"), "x");
+    }
+    for method in ["", "short-links"] {
+        let o = d.mounted(
+            &[("BER_EXTENSION_MOUNT_METHOD", method)],
+            "ls \"$M/ext\" | wc -l",
+        );
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{method}: {err}");
+        assert_eq!(stdout(&o).trim(), "60", "{method}: {err}");
+        assert!(
+            err.contains("mounted 60 extensions over the hostapp"),
+            "{err}"
+        );
+        assert!(!err.contains("skip "), "{err}");
+    }
+}
+
+#[test]
+fn init_switches_root_into_the_union_and_execs_the_init_program() {
+    if !can_mount() {
+        return;
+    }
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        eprintln!("skipped: needs /bin/busybox (busybox-static)");
+        return;
+    }
+    let d = mixed("init");
+    let h = d.hostapp_root();
+    let top = d.top(&h, "hostapp");
+    fs::create_dir_all(top.join("bin")).unwrap();
+    fs::copy(busybox, top.join("bin/busybox")).unwrap();
+    symlink("busybox", top.join("bin/sh")).unwrap();
+    let mut cmd = format!(
+        "exec \"$B\" --init --target \"$M\" --init-program /bin/sh {}",
+        d.args()
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    // No `--`: what the kernel passes on reaches init as it is.
+    cmd += " -c '/bin/busybox cat /etc/file /plain-a; /bin/busybox test -d /proc/self && echo proc-moved'";
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &cmd])
+        .env("B", d.applet())
+        .env("M", d.t.join("mnt"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "override\na\nproc-moved\n", "{}", stderr(&o));
+}
+
+#[test]
+fn the_hostapp_boots_alone_when_the_extensions_cannot_mount() {
+    if !can_mount() {
+        return;
+    }
+    let d = mixed("fallback");
+    // overlayfs refuses procfs as a layer: a plain extension's layer that
+    // the plan accepts and the mount cannot use.
+    let layer = d.data().join("overlay2/p1-img/diff");
+    let script = format!(
+        "umount \"$M\"; mount --bind /proc '{}' && \"$B\" --target \"$M\" {} && cat \"$M/etc/file\" && test ! -e \"$M/plain-a\" && echo alone",
+        layer.display(),
+        d.args().iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ")
+    );
+    for method in ["", "short-links"] {
+        let o = d.mounted(&[("BER_EXTENSION_MOUNT_METHOD", method)], &script);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{method}: {err}");
+        assert_eq!(stdout(&o), "hostapp\nalone\n", "{method}: {err}");
+        assert!(
+            err.contains("extension-mount: booting the hostapp alone: cannot mount at "),
+            "{err}"
+        );
+        assert!(
+            err.contains("extension-mount: mounted 0 extensions over the hostapp at "),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn extensions_of_one_image_share_layers_and_still_mount() {
+    if !can_mount() {
+        return;
+    }
+    let d = mixed("shared");
+    let x = d.data();
+    // A second container of p2's image: its lower file names the same
+    // image layer (the engine's l/ link).
+    d.ext("p3", "plain-c", &overlay(""), OK);
+    fs::write(x.join("overlay2/p3/lower"), "l/LP3INIT:l/LP2IMG").unwrap();
+    let o = d.mounted(&[], "cat \"$M/plain-a\"");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "a\n");
+    assert!(
+        stderr(&o).contains("mounted 4 extensions over the hostapp"),
+        "{}",
+        stderr(&o)
+    );
+}
