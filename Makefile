@@ -196,7 +196,7 @@ demo: build
 # it names the packages and the one command that installs them, and fails).
 # ROUNDS="..." runs only some, e.g. make test ROUNDS="unit cross" needs no
 # root. E2E_REQUIRED=1 (CI): the e2e target of `cargo test` may never skip.
-ROUNDS ?= unit cross fuzz msrv e2e
+ROUNDS ?= unit cross fuzz msrv e2e boot
 ROUND_unit  := unit
 ROUND_cross := test-cross-all
 ROUND_fuzz  := fuzz-ci
@@ -204,7 +204,7 @@ ROUND_msrv  := msrv
 ROUND_e2e   := e2e
 ROUND_boot  := boot
 test:
-	@sh tests/tools/install.sh $(ROUNDS)
+	@sh tests/tools/install.sh $(patsubst boot,$(BOOT_ROUNDS),$(ROUNDS))
 	@for r in $(foreach r,$(ROUNDS),$(or $(ROUND_$(r)),$(error ROUNDS: unknown round "$(r)"))); do \
 		echo "==== make $$r"; $(MAKE) --no-print-directory $$r || exit 1; done
 
