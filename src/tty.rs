@@ -3,7 +3,6 @@
 //! `docker run -t`) and keep the slave as the container's stdio. The shim
 //! waits for that descriptor; without it `docker run -t` would hang.
 
-use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
@@ -30,24 +29,30 @@ pub fn open_pty() -> Result<Pty> {
     }
     // SAFETY: posix_openpt returned a descriptor we now own.
     let master = unsafe { OwnedFd::from_raw_fd(master) };
-    let mut buf = [0 as libc::c_char; 128];
-    // SAFETY: plain calls on our master; ptsname_r writes at most buf.len().
+    let mut number: libc::c_uint = 0;
+    // SAFETY: plain calls on our master; TIOCGPTN writes one unsigned int.
+    // The number is read directly rather than through ptsname_r, whose
+    // snprintf alone would bring musl's whole printf (~8 KB) into the binary.
     unsafe {
         if libc::grantpt(master.as_raw_fd()) < 0 || libc::unlockpt(master.as_raw_fd()) < 0 {
             return Err(fail("unlockpt"));
         }
-        if libc::ptsname_r(master.as_raw_fd(), buf.as_mut_ptr(), buf.len()) != 0 {
-            return Err(fail("ptsname"));
+        if libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) != 0 {
+            return Err(fail("TIOCGPTN"));
         }
     }
-    // SAFETY: ptsname_r succeeded, so `buf` holds a NUL-terminated name.
-    let name = unsafe { CStr::from_ptr(buf.as_ptr()) };
-    let slave = sys::openat(libc::AT_FDCWD, name, libc::O_RDWR | libc::O_NOCTTY, 0)
-        .map_err(|e| Error::io(format!("cannot open {}", name.to_string_lossy()), &e))?;
+    let name = format!("/dev/pts/{number}");
+    let slave = sys::openat(
+        libc::AT_FDCWD,
+        &sys::cstring(&name)?,
+        libc::O_RDWR | libc::O_NOCTTY,
+        0,
+    )
+    .map_err(|e| Error::io(format!("cannot open {name}"), &e))?;
     Ok(Pty {
         master,
         slave,
-        name: name.to_string_lossy().into_owned(),
+        name,
     })
 }
 
