@@ -206,7 +206,8 @@ ROUND_boot  := boot
 test:
 	@sh tests/tools/install.sh $(patsubst boot,$(BOOT_ROUNDS),$(ROUNDS))
 	@for r in $(foreach r,$(ROUNDS),$(or $(ROUND_$(r)),$(error ROUNDS: unknown round "$(r)"))); do \
-		echo "==== make $$r"; $(MAKE) --no-print-directory $$r || exit 1; done
+		t=$$(date +%s); echo "==== make $$r"; $(MAKE) --no-print-directory $$r || exit 1; \
+		echo "==== make $$r: passed in $$(($$(date +%s) - t)) s"; done
 
 # The e2e test target is part of `cargo test` too; here it has no daemons,
 # so it must be allowed to skip even when CI requires e2e (make e2e).
