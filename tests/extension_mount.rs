@@ -460,6 +460,74 @@ fn init_switches_root_into_the_union_and_execs_the_init_program() {
 }
 
 #[test]
+fn init_from_an_initramfs_root_moves_the_union_over_it() {
+    if !can_mount() {
+        return;
+    }
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() || !Path::new("/sbin/pivot_root").exists() {
+        eprintln!("skipped: needs /bin/busybox (busybox-static) and pivot_root");
+        return;
+    }
+    // Inside the new root there is no dynamic loader: the shipped, static
+    // binary only (BER_TEST_BINARY, as make test sets it).
+    let image = fs::read(common::binary()).unwrap();
+    if image
+        .windows(9)
+        .any(|w| w == b"ld-linux-" || w == b"/ld-musl-")
+    {
+        eprintln!("skipped: the binary under test is not static (set BER_TEST_BINARY)");
+        return;
+    }
+    let d = mixed("initramfs");
+    let top = d.top(&d.hostapp_root(), "hostapp");
+    fs::create_dir_all(top.join("bin")).unwrap();
+    fs::copy(busybox, top.join("bin/busybox")).unwrap();
+    symlink("busybox", top.join("bin/sh")).unwrap();
+    let ramfs = d.t.join("ramfs");
+    fs::create_dir_all(&ramfs).unwrap();
+    // A tmpfs becomes this namespace's root, as an initramfs is the
+    // kernel's: pivot_root cannot leave it, so --init moves the union over
+    // it and chroots. The disk is bind-mounted at /disk inside.
+    let inside = "/bin/busybox umount -l /old && /bin/busybox mount -t proc proc /proc && \
+        exec /bin/extension-mount --init \
+        --init-program /bin/sh --sysroot /disk/sys --data-root /disk/data/docker \
+        --cmdline /disk/cmdline --kernel-release 6.1.0 \
+        -c '/bin/busybox cat /etc/file /plain-a; /bin/busybox test -d /proc/self && echo proc-moved; \
+        /bin/busybox test -e /disk || echo initramfs-gone'";
+    let script = format!(
+        "set -e; R=\"$RAMFS\"; mount -t tmpfs tmpfs \"$R\"; \
+         mkdir -p \"$R/bin\" \"$R/old\" \"$R/disk\" \"$R/proc\"; \
+         cp /bin/busybox \"$R/bin/busybox\"; cp \"$B\" \"$R/bin/balena-extension-runtime\"; \
+         ln -s balena-extension-runtime \"$R/bin/extension-mount\"; \
+         mount --bind \"$DISK\" \"$R/disk\"; cd \"$R\"; /sbin/pivot_root . old; \
+         exec /bin/busybox sh -c \"{}\"",
+        inside.replace('"', "\\\"")
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("B", &d.bin)
+        .env("RAMFS", &ramfs)
+        .env("DISK", d.t.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(
+        stdout(&o),
+        "override\na\nproc-moved\ninitramfs-gone\n",
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "extension-mount: mounted 3 extensions over the hostapp at /mnt/rootfs (8 layers)\n"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_hostapp_boots_alone_when_the_extensions_cannot_mount() {
     if !can_mount() {
         return;

@@ -72,7 +72,7 @@ pub fn run(paths: &Paths, target: &Path, program: &Path, args: &[OsString]) -> R
         }
     }
     if fs::symlink_metadata(target).is_err() {
-        fs::create_dir(target)
+        fs::create_dir_all(target)
             .map_err(|e| Error::io(format!("cannot create {}", target.display()), &e))?;
     }
     mount_union(paths, target)?;
