@@ -39,7 +39,7 @@ pub fn mount_union(paths: &Paths, target: &Path) -> Result<Plan> {
             target.display()
         )));
     }
-    let plan = plan(paths)?;
+    let mut plan = plan(paths)?;
     for l in render::lines(&plan) {
         say(&l);
     }
@@ -50,10 +50,10 @@ pub fn mount_union(paths: &Paths, target: &Path) -> Result<Plan> {
         }
         Err(e) if !plan.extensions.is_empty() => {
             say(&format!("booting the hostapp alone: {}", e.msg));
-            let alone = plan.hostapp_alone();
-            mount::mount(&alone.lowerdir(), alone.method, target)?;
-            say(&render::mounted(&alone, target));
-            Ok(alone)
+            plan.extensions.clear();
+            mount::mount(&plan.lowerdir(), plan.method, target)?;
+            say(&render::mounted(&plan, target));
+            Ok(plan)
         }
         Err(e) => Err(e.context("the hostapp")),
     }
