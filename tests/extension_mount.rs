@@ -5,7 +5,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -232,6 +232,27 @@ fn plan_needs_no_root_and_lists_order_skips_and_layers() {
             "overlay plain-b (p1): 2 layers",
             "skip rejected (rej): start hook rejected it (exited 7)",
         ]
+    );
+}
+
+#[test]
+fn a_data_root_the_caller_cannot_read_is_said_not_taken_for_empty() {
+    if !is_root() {
+        return;
+    }
+    let d = mixed("unreadable");
+    // As the engine leaves its data root: containers/ for root only.
+    let containers = d.data().join("containers");
+    fs::set_permissions(&containers, fs::Permissions::from_mode(0o700)).unwrap();
+    let o = d.plan(false);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "skip ? (): cannot list {}: permission denied",
+            containers.display()
+        )),
+        "{out}"
     );
 }
 

@@ -194,7 +194,18 @@ fn extensions(data_root: &Path, skipped: &mut Vec<Skip>) -> Vec<(String, Record)
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|id| plain_name(id))
             .collect(),
-        Err(_) => Vec::new(),
+        // No containers yet: nothing to say. Anything else (an engine's
+        // data root read without root) is said, not taken for "none".
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                skipped.push(Skip {
+                    id: String::new(),
+                    name: String::new(),
+                    reason: Error::io(format!("cannot list {}", dir.display()), &e).msg,
+                });
+            }
+            Vec::new()
+        }
     };
     // Directory order differs from disk to disk: skips are listed by ID.
     crate::sys::sort_strings(&mut ids);
