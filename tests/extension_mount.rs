@@ -576,6 +576,25 @@ fn the_hostapp_boots_alone_when_the_extensions_cannot_mount() {
             "{err}"
         );
     }
+    // The hostapp itself cannot be mounted: one line naming it, exit 1.
+    let host_layer = d.top(&d.hostapp_root(), "hostapp");
+    let script = format!(
+        "umount \"$M\"; mount --bind /proc '{}' && \"$B\" --target \"$M\" {}; echo \"rc=$?\"",
+        host_layer.display(),
+        d.args()
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let o = d.mounted(&[], &script);
+    let err = stderr(&o);
+    assert_eq!(stdout(&o), "rc=1\n", "{err}");
+    let last = err.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("extension-mount: hostapp hostapp: cannot mount at "),
+        "{err}"
+    );
 }
 
 #[test]

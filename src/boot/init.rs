@@ -12,7 +12,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::plan::{plan, Plan};
+use super::plan::{plan, short_id, Plan};
 use super::render::{self, PREFIX};
 use super::{mount, Paths};
 use crate::error::{Error, Result};
@@ -51,11 +51,12 @@ pub fn mount_union(paths: &Paths, target: &Path) -> Result<Plan> {
         Err(e) if !plan.extensions.is_empty() => {
             say(&format!("booting the hostapp alone: {}", e.msg));
             plan.extensions.clear();
-            mount::mount(&plan.lowerdir(), plan.method, target)?;
+            mount::mount(&plan.lowerdir(), plan.method, target)
+                .map_err(|e| e.context(format!("hostapp {}", short_id(&plan.hostapp_id))))?;
             say(&render::mounted(&plan, target));
             Ok(plan)
         }
-        Err(e) => Err(e.context("the hostapp")),
+        Err(e) => Err(e.context(format!("hostapp {}", short_id(&plan.hostapp_id)))),
     }
 }
 
