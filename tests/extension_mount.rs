@@ -5,7 +5,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -236,6 +236,27 @@ fn plan_needs_no_root_and_lists_order_skips_and_layers() {
 }
 
 #[test]
+fn a_data_root_the_caller_cannot_read_is_said_not_taken_for_empty() {
+    if !is_root() {
+        return;
+    }
+    let d = mixed("unreadable");
+    // As the engine leaves its data root: containers/ for root only.
+    let containers = d.data().join("containers");
+    fs::set_permissions(&containers, fs::Permissions::from_mode(0o700)).unwrap();
+    let o = d.plan(false);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "skip ? (): cannot list {}: permission denied",
+            containers.display()
+        )),
+        "{out}"
+    );
+}
+
+#[test]
 fn nohostext_and_a_pending_reset_plan_the_hostapp_alone() {
     let d = mixed("nohostext");
     fs::write(d.t.join("cmdline"), "root=/dev/vda2 balena.nohostext\n").unwrap();
@@ -460,6 +481,74 @@ fn init_switches_root_into_the_union_and_execs_the_init_program() {
 }
 
 #[test]
+fn init_from_an_initramfs_root_moves_the_union_over_it() {
+    if !can_mount() {
+        return;
+    }
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() || !Path::new("/sbin/pivot_root").exists() {
+        eprintln!("skipped: needs /bin/busybox (busybox-static) and pivot_root");
+        return;
+    }
+    // Inside the new root there is no dynamic loader: the shipped, static
+    // binary only (BER_TEST_BINARY, as make test sets it).
+    let image = fs::read(common::binary()).unwrap();
+    if image
+        .windows(9)
+        .any(|w| w == b"ld-linux-" || w == b"/ld-musl-")
+    {
+        eprintln!("skipped: the binary under test is not static (set BER_TEST_BINARY)");
+        return;
+    }
+    let d = mixed("initramfs");
+    let top = d.top(&d.hostapp_root(), "hostapp");
+    fs::create_dir_all(top.join("bin")).unwrap();
+    fs::copy(busybox, top.join("bin/busybox")).unwrap();
+    symlink("busybox", top.join("bin/sh")).unwrap();
+    let ramfs = d.t.join("ramfs");
+    fs::create_dir_all(&ramfs).unwrap();
+    // A tmpfs becomes this namespace's root, as an initramfs is the
+    // kernel's: pivot_root cannot leave it, so --init moves the union over
+    // it and chroots. The disk is bind-mounted at /disk inside.
+    let inside = "/bin/busybox umount -l /old && /bin/busybox mount -t proc proc /proc && \
+        exec /bin/extension-mount --init \
+        --init-program /bin/sh --sysroot /disk/sys --data-root /disk/data/docker \
+        --cmdline /disk/cmdline --kernel-release 6.1.0 \
+        -c '/bin/busybox cat /etc/file /plain-a; /bin/busybox test -d /proc/self && echo proc-moved; \
+        /bin/busybox test -e /disk || echo initramfs-gone'";
+    let script = format!(
+        "set -e; R=\"$RAMFS\"; mount -t tmpfs tmpfs \"$R\"; \
+         mkdir -p \"$R/bin\" \"$R/old\" \"$R/disk\" \"$R/proc\"; \
+         cp /bin/busybox \"$R/bin/busybox\"; cp \"$B\" \"$R/bin/balena-extension-runtime\"; \
+         ln -s balena-extension-runtime \"$R/bin/extension-mount\"; \
+         mount --bind \"$DISK\" \"$R/disk\"; cd \"$R\"; /sbin/pivot_root . old; \
+         exec /bin/busybox sh -c \"{}\"",
+        inside.replace('"', "\\\"")
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("B", &d.bin)
+        .env("RAMFS", &ramfs)
+        .env("DISK", d.t.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(
+        stdout(&o),
+        "override\na\nproc-moved\ninitramfs-gone\n",
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "extension-mount: mounted 3 extensions over the hostapp at /mnt/rootfs (8 layers)\n"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_hostapp_boots_alone_when_the_extensions_cannot_mount() {
     if !can_mount() {
         return;
@@ -487,6 +576,25 @@ fn the_hostapp_boots_alone_when_the_extensions_cannot_mount() {
             "{err}"
         );
     }
+    // The hostapp itself cannot be mounted: one line naming it, exit 1.
+    let host_layer = d.top(&d.hostapp_root(), "hostapp");
+    let script = format!(
+        "umount \"$M\"; mount --bind /proc '{}' && \"$B\" --target \"$M\" {}; echo \"rc=$?\"",
+        host_layer.display(),
+        d.args()
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let o = d.mounted(&[], &script);
+    let err = stderr(&o);
+    assert_eq!(stdout(&o), "rc=1\n", "{err}");
+    let last = err.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("extension-mount: hostapp hostapp: cannot mount at "),
+        "{err}"
+    );
 }
 
 #[test]

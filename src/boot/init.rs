@@ -12,7 +12,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::plan::{plan, Plan};
+use super::plan::{plan, short_id, Plan};
 use super::render::{self, PREFIX};
 use super::{mount, Paths};
 use crate::error::{Error, Result};
@@ -39,7 +39,7 @@ pub fn mount_union(paths: &Paths, target: &Path) -> Result<Plan> {
             target.display()
         )));
     }
-    let plan = plan(paths)?;
+    let mut plan = plan(paths)?;
     for l in render::lines(&plan) {
         say(&l);
     }
@@ -50,12 +50,13 @@ pub fn mount_union(paths: &Paths, target: &Path) -> Result<Plan> {
         }
         Err(e) if !plan.extensions.is_empty() => {
             say(&format!("booting the hostapp alone: {}", e.msg));
-            let alone = plan.hostapp_alone();
-            mount::mount(&alone.lowerdir(), alone.method, target)?;
-            say(&render::mounted(&alone, target));
-            Ok(alone)
+            plan.extensions.clear();
+            mount::mount(&plan.lowerdir(), plan.method, target)
+                .map_err(|e| e.context(format!("hostapp {}", short_id(&plan.hostapp_id))))?;
+            say(&render::mounted(&plan, target));
+            Ok(plan)
         }
-        Err(e) => Err(e.context("the hostapp")),
+        Err(e) => Err(e.context(format!("hostapp {}", short_id(&plan.hostapp_id)))),
     }
 }
 
@@ -72,7 +73,7 @@ pub fn run(paths: &Paths, target: &Path, program: &Path, args: &[OsString]) -> R
         }
     }
     if fs::symlink_metadata(target).is_err() {
-        fs::create_dir(target)
+        fs::create_dir_all(target)
             .map_err(|e| Error::io(format!("cannot create {}", target.display()), &e))?;
     }
     mount_union(paths, target)?;

@@ -32,47 +32,31 @@ pub fn short_links_len(n: usize) -> usize {
 }
 
 /// Mounts `layers` (leftmost on top) read-only at `target`. Returns the
-/// method that did it: `lowerdir+` falls back to the short links on a
-/// kernel that refuses it.
+/// method that did it: when `lowerdir+` fails for any reason, the classic
+/// mount decides. Kernels before 6.8 refuse `lowerdir+` at the first layer
+/// (6.5 to 6.7) or only when the superblock is created (6.1's legacy
+/// option buffer takes any key), and a kernel without the new mount API
+/// answers ENOSYS: every one of those ends in the short links.
 pub fn mount(layers: &[&Path], method: Method, target: &Path) -> Result<Method> {
     let t = cstring(target)?;
-    if method == Method::LowerdirPlus {
-        match lowerdir_plus(layers, &t) {
-            Ok(()) => return Ok(method),
-            Err(Some(e)) => return Err(e.context(format!("cannot mount at {}", target.display()))),
-            Err(None) => {}
-        }
+    if method == Method::LowerdirPlus && lowerdir_plus(layers, &t).is_ok() {
+        return Ok(method);
     }
     short_links(layers, &t)
         .map_err(|e| e.context(format!("cannot mount at {}", target.display())))?;
     Ok(Method::ShortLinks)
 }
 
-/// Err(None): this kernel has no `lowerdir+` (before 6.8: EINVAL), or no
-/// new mount API at all (ENOSYS).
-fn lowerdir_plus(
-    layers: &[&Path],
-    target: &std::ffi::CStr,
-) -> std::result::Result<(), Option<Error>> {
-    let fs = match sys::fsopen(c"overlay") {
-        Ok(fs) => fs,
-        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return Err(None),
-        Err(e) => return Err(Some(Error::io("fsopen overlay", &e))),
-    };
-    let _ = sys::fsconfig_string(&fs, c"source", c"overlay");
-    for (i, layer) in layers.iter().enumerate() {
-        let c = cstring(layer).map_err(Some)?;
-        match sys::fsconfig_string(&fs, c"lowerdir+", &c) {
-            Ok(()) => {}
-            Err(e) if i == 0 && e.raw_os_error() == Some(libc::EINVAL) => return Err(None),
-            Err(e) => {
-                let what = format!("layer {}", layer.display());
-                return Err(Some(Error::io(what, &e)));
-            }
-        }
+/// The new mount API, one layer at a time. Nothing is attached unless
+/// every step succeeded (a context or a detached mount closes with its fd).
+fn lowerdir_plus(layers: &[&Path], target: &std::ffi::CStr) -> io::Result<()> {
+    let fs = sys::fsopen(c"overlay")?;
+    sys::fsconfig_string(&fs, c"source", c"overlay")?;
+    for layer in layers {
+        let c = cstring(layer).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        sys::fsconfig_string(&fs, c"lowerdir+", &c)?;
     }
     sys::fs_create_and_attach(&fs, target)
-        .map_err(|e| Some(Error::io(format!("overlay of {} layers", layers.len()), &e)))
 }
 
 fn short_links(layers: &[&Path], target: &std::ffi::CStr) -> Result<()> {

@@ -57,40 +57,30 @@ impl Plan {
     /// extensions. A plain extension is below every hostapp layer, so it can
     /// add files but never hide one of the hostapp's.
     pub fn lowerdir(&self) -> Vec<&Path> {
-        let (over, plain): (Vec<&Extension>, Vec<&Extension>) =
-            self.extensions.iter().partition(|e| e.priority.is_some());
         let mut out: Vec<&Path> = Vec::new();
-        for e in over {
-            out.extend(e.layers.iter().map(PathBuf::as_path));
-        }
-        out.extend(self.hostapp_layers.iter().map(PathBuf::as_path));
-        for e in plain {
-            out.extend(e.layers.iter().map(PathBuf::as_path));
+        for overrides in [true, false] {
+            if !overrides {
+                out.extend(self.hostapp_layers.iter().map(PathBuf::as_path));
+            }
+            for e in &self.extensions {
+                if e.priority.is_some() == overrides {
+                    out.extend(e.layers.iter().map(PathBuf::as_path));
+                }
+            }
         }
         // Containers of one image share its layers, and overlayfs refuses
         // a directory twice ("conflicting lowerdir path"). The last place
         // is kept: there it is still below every layer that was built on it.
         let mut i = 0;
         while i < out.len() {
-            if out[i + 1..].contains(&out[i]) {
+            let here = out[i].as_os_str();
+            if out[i + 1..].iter().any(|l| l.as_os_str() == here) {
                 out.remove(i);
             } else {
                 i += 1;
             }
         }
         out
-    }
-
-    /// The same plan without its extensions: what a fallback boot mounts.
-    pub fn hostapp_alone(&self) -> Plan {
-        Plan {
-            hostapp_id: self.hostapp_id.clone(),
-            hostapp_layers: self.hostapp_layers.clone(),
-            disabled: None,
-            extensions: Vec::new(),
-            skipped: Vec::new(),
-            method: self.method,
-        }
     }
 }
 
@@ -204,7 +194,18 @@ fn extensions(data_root: &Path, skipped: &mut Vec<Skip>) -> Vec<(String, Record)
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|id| plain_name(id))
             .collect(),
-        Err(_) => Vec::new(),
+        // No containers yet: nothing to say. Anything else (an engine's
+        // data root read without root) is said, not taken for "none".
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                skipped.push(Skip {
+                    id: String::new(),
+                    name: String::new(),
+                    reason: Error::io(format!("cannot list {}", dir.display()), &e).msg,
+                });
+            }
+            Vec::new()
+        }
     };
     // Directory order differs from disk to disk: skips are listed by ID.
     crate::sys::sort_strings(&mut ids);
