@@ -80,11 +80,11 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             Long("plan") => set(Mode::Plan, &mut mode)?,
             Long("init") => set(Mode::Init, &mut mode)?,
             Long("json") => json = true,
-            Long("target") => target = Some(p.value()?.into()),
-            Long("init-program") => program = p.value()?.into(),
-            Long("sysroot") => paths.sysroot = p.value()?.into(),
-            Long("data-root") => paths.data_root = p.value()?.into(),
-            Long("cmdline") => paths.cmdline = p.value()?.into(),
+            Long("target") => target = Some(crate::dispatch::path_value(&mut p, "--target")?),
+            Long("init-program") => program = crate::dispatch::path_value(&mut p, "--init-program")?,
+            Long("sysroot") => paths.sysroot = crate::dispatch::path_value(&mut p, "--sysroot")?,
+            Long("data-root") => paths.data_root = crate::dispatch::path_value(&mut p, "--data-root")?,
+            Long("cmdline") => paths.cmdline = crate::dispatch::path_value(&mut p, "--cmdline")?,
             Long("kernel-release") => paths.kernel_release = Some(p.value()?.string()?),
             Long("help") | Short('h') => {
                 crate::output::print(USAGE)?;

@@ -422,6 +422,8 @@ fn class6_messages_say_what_is_wrong() {
             &["--lock-file=", "cleanup"][..],
             2,
         ),
+        ("extension-mount", &["--plan", "--sysroot="][..], 2),
+        ("extension-inspect", &["--data-root=", "x"][..], 2),
     ] {
         let r = run_bounded(applet(name, args), name, TEN_S);
         assert_eq!(r.code, code, "{name}: {}", r.err);
