@@ -13,7 +13,7 @@
 # never invalidate each other or `make build`:
 #   - every architecture's shipped binary: static musl, std from source
 #     (`make build ARCH=...`): budget 400 KiB;
-#   - the same with the std rustup ships, where it publishes one: 640 KiB;
+#   - the same with the std rustup ships, where it publishes one: 704 KiB;
 #   - the host's dynamic glibc build with std from source (how a Yocto
 #     recipe builds, std from its libstd-rs): 400 KiB; with the prebuilt std,
 #     reported only (that std links its backtrace symbolizer, ~165 KB).
@@ -25,7 +25,7 @@ set -eu
 MAKE=${MAKE:-make}
 CARGO=${CARGO:-cargo}
 SHIPPED_BUDGET=409600  # 400 KiB
-PREBUILT_BUDGET=655360 # 640 KiB
+PREBUILT_BUDGET=720896 # 704 KiB (README, Size: why not 640 since extension-mount)
 DYNAMIC_BUDGET=409600  # 400 KiB
 BIN=balena-extension-runtime
 HOST_TRIPLE=${HOST_TRIPLE:-$(rustc -vV | sed -n 's/^host: //p')}
