@@ -10,9 +10,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::overlay2::{self, container, file, OK};
 use common::{install, stderr, stdout, TempDir};
 
-const OK: &str = r#"{"Running":false,"ExitCode":0,"Error":"","StartedAt":"2026-01-01T00:00:00Z"}"#;
 const REJECTED: &str =
     r#"{"Running":false,"ExitCode":7,"Error":"","StartedAt":"2026-01-01T00:00:00Z"}"#;
 
@@ -24,28 +24,21 @@ struct Disk {
 }
 
 impl Disk {
+    /// The hostapp has one image layer, with a few files.
     fn new(tag: &str) -> Disk {
         let t = TempDir::new(&format!("mount-{tag}"));
         let bins = t.join("bin");
         fs::create_dir_all(&bins).unwrap();
         let bin = install(&bins);
-        fs::create_dir_all(t.join("data/docker")).unwrap();
-        fs::write(t.join("data/remove_me_to_reset"), "").unwrap();
-        fs::write(t.join("cmdline"), "console=ttyS0 root=/dev/vda2\n").unwrap();
+        overlay2::disk(t.path(), 1);
         fs::create_dir_all(t.join("mnt")).unwrap();
         let d = Disk { t, bin };
         let h = d.hostapp_root();
-        d.container(&h, "hostapp", "hostapp", "null", OK);
         for dir in ["dev", "proc", "sys", "run", "sbin"] {
-            fs::create_dir_all(d.top(&h, "hostapp").join(dir)).unwrap();
+            fs::create_dir_all(overlay2::image(&h, "hostapp", 0).join(dir)).unwrap();
         }
-        d.file(&h, "hostapp", "etc/file", "hostapp\n");
-        d.file(&h, "hostapp", "etc/os-release", "VERSION_ID=2.113.18\n");
-        symlink(
-            "/mnt/sysroot/active/balena/hostapp",
-            d.t.join("sys/current"),
-        )
-        .unwrap();
+        file(&h, "hostapp", "etc/file", "hostapp\n");
+        file(&h, "hostapp", "etc/os-release", "VERSION_ID=2.113.18\n");
         d
     }
 
@@ -57,61 +50,13 @@ impl Disk {
         self.t.join("data/docker")
     }
 
-    /// The image layer of container `id` (its own `diff` is empty).
-    fn top(&self, root: &Path, id: &str) -> PathBuf {
-        root.join("overlay2").join(format!("{id}-img")).join("diff")
-    }
-
-    fn file(&self, root: &Path, id: &str, rel: &str, body: &str) {
-        let p = self.top(root, id).join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, body).unwrap();
-    }
-
-    /// A container as the engine's overlay2 leaves it: its layer, its
-    /// `-init` layer and one image layer, linked through `l/`.
-    fn container(&self, root: &Path, id: &str, name: &str, labels: &str, state: &str) {
-        let o = root.join("overlay2");
-        fs::create_dir_all(o.join("l")).unwrap();
-        let mut lower = Vec::new();
-        for dir in [format!("{id}-init"), format!("{id}-img")] {
-            fs::create_dir_all(o.join(&dir).join("diff")).unwrap();
-            let short = format!("L{}", dir.replace('-', "").to_uppercase());
-            symlink(format!("../{dir}/diff"), o.join("l").join(&short)).unwrap();
-            lower.push(format!("l/{short}"));
-        }
-        fs::create_dir_all(o.join(id).join("diff")).unwrap();
-        fs::write(o.join(id).join("lower"), lower.join(":")).unwrap();
-        let m = root.join("image/overlay2/layerdb/mounts").join(id);
-        fs::create_dir_all(&m).unwrap();
-        fs::write(m.join("mount-id"), id).unwrap();
-        let c = root.join("containers").join(id);
-        fs::create_dir_all(&c).unwrap();
-        fs::write(
-            c.join("config.v2.json"),
-            format!(
-                r#"{{"ID":"{id}","Name":"/{name}","State":{state},"Config":{{"Image":"{name}:1","Labels":{labels}}}}}"#
-            ),
-        )
-        .unwrap();
-    }
-
+    /// A container with one image layer.
     fn ext(&self, id: &str, name: &str, labels: &str, state: &str) {
-        self.container(&self.data(), id, name, labels, state);
+        container(&self.data(), id, name, labels, state, 1);
     }
 
     fn args(&self) -> Vec<String> {
-        let p = |s: &str| self.t.join(s).display().to_string();
-        vec![
-            "--sysroot".into(),
-            p("sys"),
-            "--data-root".into(),
-            p("data/docker"),
-            "--cmdline".into(),
-            p("cmdline"),
-            "--kernel-release".into(),
-            "6.1.0".into(),
-        ]
+        overlay2::args(self.t.path())
     }
 
     fn applet(&self) -> PathBuf {
@@ -187,14 +132,14 @@ fn mixed(tag: &str) -> Disk {
         &overlay(r#","io.balena.image.override":"10""#),
         OK,
     );
-    d.file(&x, "k10", "etc/file", "override\n");
+    file(&x, "k10", "etc/file", "override\n");
     d.ext("p1", "plain-b", &overlay(""), OK);
-    d.file(&x, "p1", "etc/file", "plain\n");
-    d.file(&x, "p1", "plain-b", "b\n");
+    file(&x, "p1", "etc/file", "plain\n");
+    file(&x, "p1", "plain-b", "b\n");
     d.ext("p2", "plain-a", &overlay(""), OK);
-    d.file(&x, "p2", "plain-a", "a\n");
+    file(&x, "p2", "plain-a", "a\n");
     d.ext("rej", "rejected", &overlay(""), REJECTED);
-    d.file(&x, "rej", "rejected", "no\n");
+    file(&x, "rej", "rejected", "no\n");
     d
 }
 
@@ -219,8 +164,8 @@ fn plan_needs_no_root_and_lists_order_skips_and_layers() {
     let l = pos("\"lowerdir\"");
     let at = |s: &str| l + j[l..].find(s).unwrap_or_else(|| panic!("{s}"));
     assert!(at("k10/diff") < at("hostapp/diff"));
-    assert!(at("hostapp-img/diff") < at("p2/diff"));
-    assert!(at("p2-img/diff") < at("p1/diff"));
+    assert!(at("hostapp-img0/diff") < at("p2/diff"));
+    assert!(at("p2-img0/diff") < at("p1/diff"));
     assert!(!j[l..].contains("rej") && !j.contains("-init"));
     let o = d.plan(false);
     assert_eq!(
@@ -343,10 +288,10 @@ fn hostile_disks_skip_the_container_with_one_line_each() {
     symlink("LOOP", o2.join("l/LOOP")).unwrap();
     fs::write(o2.join("loop/lower"), "l/LOOP").unwrap();
     d.ext("nodiff", "nodiff", &ext, OK);
-    fs::remove_dir_all(o2.join("nodiff-img/diff")).unwrap();
+    fs::remove_dir_all(overlay2::image(&x, "nodiff", 0)).unwrap();
     // One good one, to show the rest still mounts.
     d.ext("good", "good", &ext, OK);
-    d.file(&x, "good", "good", "yes\n");
+    file(&x, "good", "good", "yes\n");
     let o = d.plan(false);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
@@ -425,7 +370,7 @@ fn sixty_extensions_all_mount_with_either_method() {
         // Engine-length IDs: the paths are as long as on a device.
         let id = format!("{i:02}{}", "f".repeat(62));
         d.ext(&id, &format!("ext{i:02}"), &overlay(""), OK);
-        d.file(&x, &id, &format!("ext/{i:02}"), "x");
+        file(&x, &id, &format!("ext/{i:02}"), "x");
     }
     for method in ["", "short-links"] {
         let o = d.mounted(
@@ -455,7 +400,7 @@ fn init_switches_root_into_the_union_and_execs_the_init_program() {
     }
     let d = mixed("init");
     let h = d.hostapp_root();
-    let top = d.top(&h, "hostapp");
+    let top = overlay2::image(&h, "hostapp", 0);
     fs::create_dir_all(top.join("bin")).unwrap();
     fs::copy(busybox, top.join("bin/busybox")).unwrap();
     symlink("busybox", top.join("bin/sh")).unwrap();
@@ -501,7 +446,7 @@ fn init_from_an_initramfs_root_moves_the_union_over_it() {
         return;
     }
     let d = mixed("initramfs");
-    let top = d.top(&d.hostapp_root(), "hostapp");
+    let top = overlay2::image(&d.hostapp_root(), "hostapp", 0);
     fs::create_dir_all(top.join("bin")).unwrap();
     fs::copy(busybox, top.join("bin/busybox")).unwrap();
     symlink("busybox", top.join("bin/sh")).unwrap();
@@ -556,7 +501,7 @@ fn the_hostapp_boots_alone_when_the_extensions_cannot_mount() {
     let d = mixed("fallback");
     // overlayfs refuses procfs as a layer: a plain extension's layer that
     // the plan accepts and the mount cannot use.
-    let layer = d.data().join("overlay2/p1-img/diff");
+    let layer = overlay2::image(&d.data(), "p1", 0);
     let script = format!(
         "umount \"$M\"; mount --bind /proc '{}' && \"$B\" --target \"$M\" {} && cat \"$M/etc/file\" && test ! -e \"$M/plain-a\" && echo alone",
         layer.display(),
@@ -577,7 +522,7 @@ fn the_hostapp_boots_alone_when_the_extensions_cannot_mount() {
         );
     }
     // The hostapp itself cannot be mounted: one line naming it, exit 1.
-    let host_layer = d.top(&d.hostapp_root(), "hostapp");
+    let host_layer = overlay2::image(&d.hostapp_root(), "hostapp", 0);
     let script = format!(
         "umount \"$M\"; mount --bind /proc '{}' && \"$B\" --target \"$M\" {}; echo \"rc=$?\"",
         host_layer.display(),
@@ -607,7 +552,12 @@ fn extensions_of_one_image_share_layers_and_still_mount() {
     // A second container of p2's image: its lower file names the same
     // image layer (the engine's l/ link).
     d.ext("p3", "plain-c", &overlay(""), OK);
-    fs::write(x.join("overlay2/p3/lower"), "l/LP3INIT:l/LP2IMG").unwrap();
+    let lower = format!(
+        "l/{}:l/{}",
+        overlay2::short("p3-init"),
+        overlay2::short("p2-img0")
+    );
+    fs::write(x.join("overlay2/p3/lower"), lower).unwrap();
     let o = d.mounted(&[], "cat \"$M/plain-a\"");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "a\n");

@@ -2,13 +2,16 @@
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::plan::{plan, Plan};
 use super::{Method, Paths};
 
-pub const OK: &str =
-    r#"{"Running":false,"ExitCode":0,"Error":"","StartedAt":"2026-01-01T00:00:00Z"}"#;
+#[path = "../../tests/common/overlay2.rs"]
+mod overlay2;
+
+use overlay2::{container, file, OK};
+
 const RELEASE: &str = "6.1.0-57-amd64";
 
 /// A sysroot (hostapp) and a data partition under one temp dir.
@@ -23,20 +26,12 @@ impl Drop for Disk {
 }
 
 impl Disk {
+    /// The hostapp has two image layers.
     fn new(tag: &str) -> Disk {
         let dir = std::env::temp_dir().join(format!("ber-boot-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("data/docker")).unwrap();
-        fs::write(dir.join("data/remove_me_to_reset"), "").unwrap();
-        fs::write(dir.join("cmdline"), "console=ttyS0\n").unwrap();
-        let d = Disk { dir };
-        d.container(&d.hostapp_root(), "hostapp", "hostapp", "null", OK, 2);
-        symlink(
-            "/mnt/sysroot/active/balena/containers/hostapp",
-            d.dir.join("sys/current"),
-        )
-        .unwrap();
-        d
+        overlay2::disk(&dir, 2);
+        Disk { dir }
     }
 
     fn hostapp_root(&self) -> PathBuf {
@@ -60,48 +55,9 @@ impl Disk {
         plan(&self.paths()).unwrap()
     }
 
-    /// A container `id` with `base` image layers under its own (and an
-    /// `-init` layer, which the plan leaves out).
-    fn container(&self, root: &Path, id: &str, name: &str, labels: &str, state: &str, base: usize) {
-        let o = root.join("overlay2");
-        let mut lower = vec![self.layer(root, &format!("{id}-init"))];
-        for i in 0..base {
-            lower.push(self.layer(root, &format!("{id}-img{i}")));
-        }
-        fs::create_dir_all(o.join(id).join("diff")).unwrap();
-        fs::write(o.join(id).join("lower"), lower.join(":")).unwrap();
-        let m = root.join("image/overlay2/layerdb/mounts").join(id);
-        fs::create_dir_all(&m).unwrap();
-        fs::write(m.join("mount-id"), id).unwrap();
-        let c = root.join("containers").join(id);
-        fs::create_dir_all(&c).unwrap();
-        let rec = format!(
-            r#"{{"Name":"/{name}","State":{state},"Config":{{"Image":"{name}:1","Labels":{labels}}}}}"#
-        );
-        fs::write(c.join("config.v2.json"), rec).unwrap();
-    }
-
-    fn layer(&self, root: &Path, dir: &str) -> String {
-        let o = root.join("overlay2");
-        fs::create_dir_all(o.join(dir).join("diff")).unwrap();
-        fs::create_dir_all(o.join("l")).unwrap();
-        let short = format!("S{}", dir.replace('-', ""));
-        symlink(format!("../{dir}/diff"), o.join("l").join(&short)).unwrap();
-        format!("l/{short}")
-    }
-
+    /// An installed container with one image layer.
     fn ext(&self, id: &str, name: &str, labels: &str) {
-        self.container(&self.data(), id, name, labels, OK, 1);
-    }
-
-    /// A file in the top image layer of a container.
-    fn file(&self, root: &Path, id: &str, rel: &str, body: &str) {
-        let p = root
-            .join("overlay2")
-            .join(format!("{id}-img0/diff"))
-            .join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, body).unwrap();
+        container(&self.data(), id, name, labels, OK, 1);
     }
 }
 
@@ -172,7 +128,7 @@ fn only_installed_extensions_are_overlaid() {
     let d = Disk::new("installed");
     let data = d.data();
     d.ext("ok", "ok", &overlay(""));
-    d.container(
+    container(
         &data,
         "rej",
         "rejected",
@@ -180,7 +136,7 @@ fn only_installed_extensions_are_overlaid() {
         r#"{"Running":false,"ExitCode":7,"Error":"","StartedAt":"2026-01-01T00:00:00Z"}"#,
         1,
     );
-    d.container(
+    container(
         &data,
         "cre",
         "created",
@@ -188,9 +144,15 @@ fn only_installed_extensions_are_overlaid() {
         r#"{"Running":false,"ExitCode":0,"Error":"","StartedAt":"0001-01-01T00:00:00Z"}"#,
         1,
     );
-    d.container(&data, "fail", "failed", &overlay(""),
-        r#"{"Running":false,"ExitCode":128,"Error":"hook said no","StartedAt":"0001-01-01T00:00:00Z"}"#, 1);
-    d.container(
+    container(
+        &data,
+        "fail",
+        "failed",
+        &overlay(""),
+        r#"{"Running":false,"ExitCode":128,"Error":"hook said no","StartedAt":"0001-01-01T00:00:00Z"}"#,
+        1,
+    );
+    container(
         &data,
         "dead",
         "dead",
@@ -199,7 +161,7 @@ fn only_installed_extensions_are_overlaid() {
         1,
     );
     // Not an extension at all: not listed anywhere.
-    d.container(&data, "app", "app", "{}", OK, 1);
+    container(&data, "app", "app", "{}", OK, 1);
     let p = d.plan();
     assert_eq!(names(&p), ["ok"]);
     let mut s = skipped(&p);
@@ -261,13 +223,13 @@ fn invalid_override_priorities_and_broken_records_are_skipped() {
 fn claims_skip_extensions_for_another_kernel_or_os() {
     let d = Disk::new("claims");
     let host = d.hostapp_root();
-    d.file(
+    file(
         &host,
         "hostapp",
         "usr/lib/os-release",
         "VERSION_ID=\"2.113.18\"\n",
     );
-    d.file(
+    file(
         &host,
         "hostapp",
         &format!("lib/modules/{RELEASE}/Module.symvers"),
@@ -319,7 +281,7 @@ fn claims_skip_extensions_for_another_kernel_or_os() {
         "abi-own",
         &overlay(&format!(r#","io.balena.image.kernel-abi-id":"{own}""#)),
     );
-    d.file(
+    file(
         &d.data(),
         "ao",
         &format!("lib/modules/{RELEASE}/Module.symvers"),

@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const OK: &str = r#"{"Running":false,"ExitCode":0,"Error":"","StartedAt":"2026-01-01T00:00:00Z"}"#;
+#[path = "../common/overlay2.rs"]
+mod overlay2;
+
+use overlay2::OK;
 
 fn main() {
     let bin = std::env::args()
@@ -50,7 +53,7 @@ fn main() {
     for count in [1usize, 20, 60] {
         let disk = root.join(format!("disk{count}"));
         make_disk(&disk, count);
-        let args = paths(&disk);
+        let args = overlay2::args(&disk);
         let plan = median(n, || {
             let t = Instant::now();
             let ok = Command::new(&applet)
@@ -140,68 +143,25 @@ fn id(i: usize) -> String {
     format!("{i:04}{}", "e".repeat(60))
 }
 
-fn paths(disk: &Path) -> Vec<String> {
-    let p = |s: &str| disk.join(s).display().to_string();
-    vec![
-        "--sysroot".into(),
-        p("sys"),
-        "--data-root".into(),
-        p("data/docker"),
-        "--cmdline".into(),
-        p("cmdline"),
-        "--kernel-release".into(),
-        "6.1.0".into(),
-    ]
-}
-
+/// The hostapp with two image layers and `count` extensions with one.
 fn make_disk(d: &Path, count: usize) {
-    fs::create_dir_all(d.join("data/docker")).unwrap();
     fs::create_dir_all(d.join("mnt")).unwrap();
-    fs::write(d.join("data/remove_me_to_reset"), "").unwrap();
-    fs::write(d.join("cmdline"), "console=ttyS0\n").unwrap();
-    let host = d.join("sys/balena");
-    container(&host, "hostapp", "hostapp", "null", 2);
-    symlink("/x/hostapp", d.join("sys/current")).unwrap();
+    put(overlay2::disk(d, 2), "hostapp");
+    let data = d.join("data/docker");
+    let labels = r#"{"io.balena.image.class":"overlay"}"#;
     for i in 0..count {
-        container(
-            &d.join("data/docker"),
-            &id(i),
-            &format!("ext{i}"),
-            r#"{"io.balena.image.class":"overlay"}"#,
-            1,
+        let name = format!("ext{i}");
+        put(
+            overlay2::container(&data, &id(i), &name, labels, OK, 1),
+            &name,
         );
     }
 }
 
-fn container(root: &Path, id: &str, name: &str, labels: &str, images: usize) {
-    let o = root.join("overlay2");
-    fs::create_dir_all(o.join("l")).unwrap();
-    let mut lower = Vec::new();
-    let mut dirs = vec![format!("{id}-init")];
-    dirs.extend((0..images).map(|i| format!("{id}{i}img")));
-    for (k, dir) in dirs.iter().enumerate() {
-        fs::create_dir_all(o.join(dir).join("diff/usr/lib")).unwrap();
-        fs::write(o.join(dir).join("diff/usr/lib").join(name), "x").unwrap();
-        // 26 characters, as the engine's.
-        let short = format!(
-            "{:0>24}{k:02}",
-            name.replace(|c: char| !c.is_ascii_alphanumeric(), "")
-        );
-        symlink(format!("../{dir}/diff"), o.join("l").join(&short)).unwrap();
-        lower.push(format!("l/{short}"));
+/// A file `usr/lib/<name>` in each of a container's lower layers.
+fn put(layers: Vec<PathBuf>, name: &str) {
+    for diff in layers {
+        fs::create_dir_all(diff.join("usr/lib")).unwrap();
+        fs::write(diff.join("usr/lib").join(name), "x").unwrap();
     }
-    fs::create_dir_all(o.join(id).join("diff")).unwrap();
-    fs::write(o.join(id).join("lower"), lower.join(":")).unwrap();
-    let m = root.join("image/overlay2/layerdb/mounts").join(id);
-    fs::create_dir_all(&m).unwrap();
-    fs::write(m.join("mount-id"), id).unwrap();
-    let c = root.join("containers").join(id);
-    fs::create_dir_all(&c).unwrap();
-    fs::write(
-        c.join("config.v2.json"),
-        format!(
-            r#"{{"Name":"/{name}","State":{OK},"Config":{{"Image":"{name}:1","Labels":{labels}}}}}"#
-        ),
-    )
-    .unwrap();
 }

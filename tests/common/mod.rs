@@ -2,6 +2,8 @@
 //! generator the fuzz replay uses too).
 #![allow(dead_code)]
 
+pub mod overlay2;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
