@@ -1,4 +1,4 @@
-//! Issue 17's proofs on a disk the real dockerd writes.
+//! `extension-mount` proven on a disk the real dockerd writes.
 //!
 //! An engine of its own (`docker-boot`) installs a hostapp container and a
 //! set of extensions, each reaching one of the outcomes a boot must tell
