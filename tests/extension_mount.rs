@@ -567,3 +567,26 @@ fn extensions_of_one_image_share_layers_and_still_mount() {
         stderr(&o)
     );
 }
+
+#[test]
+fn the_text_plan_shows_a_hostile_name_as_one_escaped_line() {
+    let d = Disk::new("escape");
+    // JSON escapes in the record: an ESC sequence and a line end that
+    // would forge a skip line of its own.
+    d.ext(
+        "esc",
+        "evil\\u001b[2J\\nskip forged (x): y",
+        &overlay(""),
+        OK,
+    );
+    let o = d.plan(false);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(!out.contains('\x1b'), "{out:?}");
+    assert!(!out.lines().any(|l| l.starts_with("skip ")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l == "overlay evil\\x1b[2J\\nskip forged (x): y (esc): 2 layers"),
+        "{out}"
+    );
+}

@@ -49,16 +49,17 @@ pub fn mounted(plan: &Plan, target: &Path) -> String {
     )
 }
 
-/// The plan as text: its lines, then the layers.
+/// The plan as text: its lines, then the layers, each one safe line
+/// (`text::line`): names come from the disk's records.
 pub fn text(plan: &Plan) -> String {
     let mut out = String::new();
     for l in lines(plan) {
-        out += &l;
+        out += &crate::text::line(&l);
         out.push('\n');
     }
     out += &format!("lowerdir ({}, top first):\n", plan.method.name());
     for l in plan.lowerdir() {
-        out += &format!("  {}\n", l.display());
+        out += &format!("  {}\n", crate::text::line(&l.to_string_lossy()));
     }
     out
 }
