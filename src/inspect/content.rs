@@ -8,7 +8,7 @@ use std::path::Path;
 use super::files::{self, View};
 use super::{Content, Findings, Shadow, Shadows, MAX_SHADOWS};
 use crate::glob;
-use crate::hostfs::host_lookup_path;
+use crate::hostfs::{host_lookup, host_lookup_path};
 
 /// This program's path on the host, if it lives inside the host root.
 pub(super) fn own_path(host: &Path) -> Option<String> {
@@ -66,6 +66,69 @@ fn danger(path: &str, hides_dir: bool, own: Option<&str>) -> Option<String> {
     None
 }
 
+/// Where the essential paths really are on this host: each one's own
+/// entry once its directories' symlinks are followed, and what its last
+/// symlink leads to (`/bin/sh` is `/usr/bin/dash` on a Debian host with a
+/// merged /usr). An extension file at one of those replaces the essential
+/// path as surely as one at its name. (real path, essential path, why)
+fn essentials_on_host(host: &Path) -> Vec<(String, String, &'static str)> {
+    let rel = |real: &Path| {
+        Some(format!(
+            "/{}",
+            real.strip_prefix(host).ok()?.to_string_lossy()
+        ))
+    };
+    let mut out = Vec::new();
+    for (pattern, why) in ESSENTIAL {
+        let Some((dir, name)) = pattern.rsplit_once('/') else {
+            continue;
+        };
+        let names: Vec<String> = if name.contains('*') {
+            let Some((real_dir, _)) = host_lookup(host, dir, true) else {
+                continue;
+            };
+            let Ok(entries) = fs::read_dir(real_dir) else {
+                continue;
+            };
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| glob::matches(name, n))
+                .collect()
+        } else {
+            vec![name.to_string()]
+        };
+        for n in names {
+            let named = format!("{dir}/{n}");
+            for follow in [false, true] {
+                match host_lookup(host, &named, follow).and_then(|(real, _)| rel(&real)) {
+                    Some(real) if real != named => out.push((real, named.clone(), *why)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Why replacing the host's real path `real` (a directory when `hides_dir`)
+/// would break an essential path that leads there or below.
+fn danger_through(
+    real: &str,
+    hides_dir: bool,
+    essentials: &[(String, String, &str)],
+) -> Option<String> {
+    essentials.iter().find_map(|(to, named, why)| {
+        if to == real {
+            Some(format!("{why}: the host's {named} leads there"))
+        } else if hides_dir && to.starts_with(real) && to.as_bytes().get(real.len()) == Some(&b'/')
+        {
+            Some(format!("hides {why}: the host's {named} leads to {to}"))
+        } else {
+            None
+        }
+    })
+}
+
 fn kind_of(m: &fs::Metadata) -> &'static str {
     let t = m.file_type();
     if files::is_whiteout(m) {
@@ -98,6 +161,7 @@ pub(super) fn check_content(
     // is below them is new and needs no lookup.
     // Kept sorted, for binary search; bytes, as names are.
     let mut fresh: Vec<Vec<u8>> = Vec::new();
+    let essentials = essentials_on_host(host);
     let mark_fresh = |fresh: &mut Vec<Vec<u8>>, path: &Path| {
         let path = path.as_os_str().as_bytes();
         if let Err(i) = fresh.binary_search_by(|p| p.as_slice().cmp(path)) {
@@ -129,9 +193,9 @@ pub(super) fn check_content(
         let host_meta = if parent_fresh {
             None
         } else {
-            host_lookup_path(host, e.raw, false).map(|(_, hm)| hm)
+            host_lookup_path(host, e.raw, false)
         };
-        let Some(hm) = host_meta else {
+        let Some((host_real, hm)) = host_meta else {
             if m.is_dir() && !e.whiteout {
                 mark_fresh(&mut fresh, e.raw);
             }
@@ -158,9 +222,14 @@ pub(super) fn check_content(
             None
         };
         let reason = match &through {
-            None => danger(e.path, hm.is_dir(), own),
+            None => danger(e.path, hm.is_dir(), own).or_else(|| {
+                let real = host_real.strip_prefix(host).ok()?;
+                let real = format!("/{}", real.to_string_lossy());
+                danger_through(&real, hm.is_dir(), &essentials)
+            }),
             Some(real) => danger(e.path, true, own)
                 .or_else(|| danger(real, true, own))
+                .or_else(|| danger_through(real, true, &essentials))
                 .map(|why| format!("{why}: the host's {} is a symlink to {real}", e.path)),
         };
         s.count += 1;
@@ -237,6 +306,51 @@ mod tests {
             f.incompatible[1].contains("hides the dynamic loader"),
             "{:?}",
             f.incompatible
+        );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_file_where_an_essential_path_leads_on_the_host_replaces_it() {
+        let d = std::env::temp_dir().join(format!("ber-content-leads-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        let (ext, host) = (d.join("ext"), d.join("host"));
+        let loader = "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
+        for root in [&ext, &host] {
+            fs::create_dir_all(root.join("usr/bin")).unwrap();
+            fs::create_dir_all(root.join("lib/x86_64-linux-gnu")).unwrap();
+            fs::write(root.join("usr/bin/dash"), "").unwrap();
+            fs::write(root.join(loader), "").unwrap();
+        }
+        // Debian's merged /usr: /bin/sh is dash, the loader lives in lib/.
+        std::os::unix::fs::symlink("usr/bin", host.join("bin")).unwrap();
+        std::os::unix::fs::symlink("dash", host.join("usr/bin/sh")).unwrap();
+        fs::create_dir_all(host.join("lib64")).unwrap();
+        std::os::unix::fs::symlink(
+            format!("/{loader}"),
+            host.join("lib64/ld-linux-x86-64.so.2"),
+        )
+        .unwrap();
+        let mut f = Findings {
+            invalid: Vec::new(),
+            incompatible: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let view = View { layers: vec![ext] };
+        let (_, s) = check_content(&view, &host, None, &mut f);
+        assert_eq!(s.dangerous, 2, "{:?}", f.incompatible);
+        let all = f.incompatible.join("\n");
+        assert!(
+            all.contains(&format!(
+                "the extension shadows /{loader} (the dynamic loader: the host's /lib64/ld-linux-x86-64.so.2 leads there)"
+            )),
+            "{all}"
+        );
+        assert!(
+            all.contains(
+                "the extension shadows /usr/bin/dash (the shell: the host's /bin/sh leads there)"
+            ),
+            "{all}"
         );
         fs::remove_dir_all(&d).unwrap();
     }
