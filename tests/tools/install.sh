@@ -117,11 +117,35 @@ export DEBIAN_FRONTEND=noninteractive
 apt_get() {
     apt-get -q -o DPkg::Lock::Timeout=600 "$@" >&2
 }
+# DPkg::Lock::Timeout covers dpkg's lock only: `apt-get update` fails at
+# once when another run holds the package lists' lock. Wait for that one
+# too, as long (600 s, tried every 5 s).
+apt_update() {
+    tries=0
+    while ! out=$(apt_get update 2>&1); do
+        case $out in
+        *"Could not get lock"*) ;;
+        *)
+            printf '%s\n' "$out" >&2
+            return 1
+            ;;
+        esac
+        tries=$((tries + 1))
+        if [ "$tries" -gt 120 ]; then
+            printf '%s\n' "$out" >&2
+            return 1
+        fi
+        [ "$tries" -gt 1 ] ||
+            echo "install: another apt run holds the package lists; waiting (at most 600 s)" >&2
+        sleep 5
+    done
+    printf '%s\n' "$out" >&2
+}
 for arch in $foreign; do
     dpkg --print-foreign-architectures | grep -qx "$arch" || dpkg --add-architecture "$arch"
 done
 echo "install: updating Debian's package lists" >&2
-apt_get update
+apt_update
 if [ -n "$missing_packages" ]; then
     echo "install: installing$missing_packages" >&2
     # shellcheck disable=SC2086 # a list of package names
