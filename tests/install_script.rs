@@ -82,3 +82,22 @@ fn an_update_that_fails_otherwise_is_not_retried() {
     assert_eq!(calls(&t), "x\n");
     assert!(stderr(&o).contains("E: network down"), "{}", stderr(&o));
 }
+#[test]
+fn without_root_rounds_that_need_root_fail_with_one_message() {
+    let t = TempDir::new("install-user");
+    let bin = fake_system(&t, 1000, 0);
+    let o = install(&t, &bin, &["unit", "e2e", "boot"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.starts_with("install: the rounds e2e boot run only as root")
+            && e.contains("sudo make test"),
+        "{e}"
+    );
+    assert_eq!(calls(&t), "", "nothing is installed");
+    // Rounds that need no root still get the list of what is missing.
+    let o = install(&t, &bin, &["cross"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("the Debian packages"), "{}", stderr(&o));
+}
