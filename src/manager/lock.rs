@@ -46,7 +46,9 @@ pub fn acquire(path: &Path, wait: Duration) -> Result<Lock> {
         .create(true)
         .truncate(false)
         .mode(0o644)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        // O_NONBLOCK: opening a device or fifo returns at once; it changes
+        // nothing on a regular file.
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
             // O_NOFOLLOW's refusal, not a loop.
@@ -56,6 +58,8 @@ pub fn acquire(path: &Path, wait: Duration) -> Result<Lock> {
             )),
             _ => Error::io(format!("cannot open lock file {}", path.display()), &e),
         })?;
+    // A fifo (or device) there would block the holder's PID being read.
+    crate::readfile::check_regular(&file, path)?;
     let deadline = Instant::now() + wait;
     loop {
         match sys::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) {
@@ -175,6 +179,36 @@ mod tests {
         let err = acquire(&path, Duration::ZERO).err().unwrap();
         assert!(err.msg.starts_with("another manager holds "), "{}", err.msg);
         drop(first);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_lock_file_that_is_no_regular_file_is_refused_at_once() {
+        let dir = temp("fifo");
+        let path = dir.join("manager.lock");
+        let c = sys::cstring(&path).unwrap();
+        // SAFETY: c is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // Something holds a lock on it: a waiter that gives up must not
+        // then block reading the holder's PID from the fifo.
+        let held = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        sys::flock(held.as_raw_fd(), libc::LOCK_EX).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(acquire(&p, Duration::ZERO).err().map(|e| e.msg));
+        });
+        let err = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("acquire hung");
+        assert_eq!(
+            err.unwrap(),
+            format!("{} is a fifo, not a regular file", path.display())
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
