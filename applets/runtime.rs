@@ -78,7 +78,7 @@ pub enum Parsed {
 pub struct Invocation {
     pub globals: Globals,
     /// `--log FILE`, its format (true: JSON) and level.
-    pub log: Option<(String, bool, Level)>,
+    pub log: Option<(PathBuf, bool, Level)>,
     /// Its errors are reported once the log is open.
     pub command: Result<Command>,
 }
@@ -147,13 +147,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         docker_root: PathBuf::from(DEFAULT_DOCKER_ROOT),
         hook_timeout: hooks::DEFAULT_TIMEOUT,
     };
-    let mut log_file: Option<String> = None;
+    let mut log_file: Option<PathBuf> = None;
     let mut log_json = false;
     let mut level = Level::Info;
     let command = loop {
         match p.next()? {
             Some(Long("root")) => g.root = crate::dispatch::path_value(&mut p, "--root")?,
-            Some(Long("log")) => log_file = Some(p.value()?.string()?),
+            Some(Long("log")) => log_file = Some(crate::dispatch::path_value(&mut p, "--log")?),
             Some(Long("log-format")) => {
                 log_json = match p.value()?.string()?.as_str() {
                     "json" => true,
@@ -207,9 +207,9 @@ fn parse_command(p: &mut lexopt::Parser, command: &str) -> Result<Command> {
             let mut id = None;
             while let Some(arg) = p.next()? {
                 match arg {
-                    Long("bundle") | Short('b') => o.bundle = p.value()?.into(),
+                    Long("bundle") | Short('b') => o.bundle = crate::dispatch::path_value(p, "--bundle")?,
                     Long("pid-file") => o.pid_file = Some(crate::dispatch::path_value(p, "--pid-file")?),
-                    Long("console-socket") => o.console_socket = Some(p.value()?.into()),
+                    Long("console-socket") => o.console_socket = Some(crate::dispatch::path_value(p, "--console-socket")?),
                     Long("no-pivot") | Long("no-new-keyring") => {}
                     Long("preserve-fds") => {
                         p.value()?;

@@ -51,7 +51,7 @@ struct Logger {
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 /// Opens the log file for the rest of this invocation.
-pub fn init(path: &str, json: bool, max: Level) -> Result<()> {
+pub fn init(path: &std::path::Path, json: bool, max: Level) -> Result<()> {
     let file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -60,7 +60,7 @@ pub fn init(path: &str, json: bool, max: Level) -> Result<()> {
         // of hanging it; on a regular file it changes nothing.
         .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
-        .ctx(|| format!("cannot open log file {path}"))?;
+        .ctx(|| format!("cannot open log file {}", path.display()))?;
     let _ = LOGGER.set(Logger { file, json, max });
     Ok(())
 }

@@ -424,6 +424,18 @@ fn class6_messages_say_what_is_wrong() {
         ),
         ("extension-mount", &["--plan", "--sysroot="][..], 2),
         ("extension-inspect", &["--data-root=", "x"][..], 2),
+        ("balena-extension-runtime", &["--log=", "list"][..], 1),
+        // An empty bundle is not the current directory.
+        (
+            "balena-extension-runtime",
+            &["create", "--bundle=", "x"][..],
+            1,
+        ),
+        (
+            "balena-extension-runtime",
+            &["create", "--console-socket=", "x"][..],
+            1,
+        ),
     ] {
         let r = run_bounded(applet(name, args), name, TEN_S);
         assert_eq!(r.code, code, "{name}: {}", r.err);
