@@ -426,6 +426,50 @@ fn init_switches_root_into_the_union_and_execs_the_init_program() {
 }
 
 #[test]
+fn init_boots_the_hostapp_alone_when_an_override_breaks_the_init_program() {
+    if !can_mount() {
+        return;
+    }
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        eprintln!("skipped: needs /bin/busybox (busybox-static)");
+        return;
+    }
+    let d = mixed("initbroken");
+    let top = overlay2::image(&d.hostapp_root(), "hostapp", 0);
+    fs::create_dir_all(top.join("bin")).unwrap();
+    fs::copy(busybox, top.join("bin/busybox")).unwrap();
+    symlink("busybox", top.join("bin/sh")).unwrap();
+    // The override's /bin/sh is no program: exec would fail after the
+    // switch, and PID 1 would exit.
+    file(&d.data(), "k10", "bin/sh", "not a program\n");
+    let cmd = format!(
+        "exec \"$B\" --init --target \"$M\" --init-program /bin/sh {} -c '/bin/busybox cat /etc/file'",
+        d.args()
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &cmd])
+        .env("B", d.applet())
+        .env("M", d.t.join("mnt"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(stdout(&o), "hostapp\n", "{err}");
+    assert!(
+        err.contains(
+            "extension-mount: booting the hostapp alone: /bin/sh is not a program in the union\n"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn init_from_an_initramfs_root_moves_the_union_over_it() {
     if !can_mount() {
         return;
