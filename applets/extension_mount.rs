@@ -106,10 +106,13 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             _ => return Err(arg.unexpected().into()),
         }
     }
-    // The plan lists absolute layer paths, and a mount resolves them after
-    // a chdir.
+    // The plan lists absolute layer paths, and the classic mount resolves
+    // them and the target after a chdir.
     if let Ok(cwd) = std::env::current_dir() {
-        for p in [&mut paths.sysroot, &mut paths.data_root] {
+        for p in [&mut paths.sysroot, &mut paths.data_root]
+            .into_iter()
+            .chain(target.as_mut())
+        {
             if p.is_relative() {
                 *p = cwd.join(&*p);
             }

@@ -360,6 +360,27 @@ fn an_override_replaces_a_hostapp_file_and_a_plain_extension_cannot() {
 }
 
 #[test]
+fn a_relative_target_mounts_with_either_method() {
+    if !can_mount() {
+        return;
+    }
+    let d = mixed("relative");
+    let script = format!(
+        "umount \"$M\" && cd \"$M/..\" && \"$B\" --target mnt {} && cat mnt/etc/file",
+        d.args()
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    for method in ["", "short-links"] {
+        let o = d.mounted(&[("BER_EXTENSION_MOUNT_METHOD", method)], &script);
+        assert_eq!(o.status.code(), Some(0), "{method}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "override\n", "{method}: {}", stderr(&o));
+    }
+}
+
+#[test]
 fn sixty_extensions_all_mount_with_either_method() {
     if !can_mount() {
         return;
