@@ -174,6 +174,13 @@ fn disabled_by(cmdline: &str, data_root: &Path) -> Option<(&'static str, String)
             return Some((word, format!("{word} on the kernel command line")));
         }
     }
+    // An unmounted data partition would otherwise read as a pending reset.
+    if fs::symlink_metadata(data_root).is_err() {
+        return Some((
+            "data-root",
+            format!("no data root at {}", data_root.display()),
+        ));
+    }
     let reset = data_root.parent().unwrap_or(data_root).join(RESET_FILE);
     if fs::symlink_metadata(&reset).is_err() {
         return Some((

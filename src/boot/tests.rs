@@ -344,6 +344,12 @@ fn switches_on_the_command_line_and_a_pending_reset_disable_extensions() {
     let p = d.plan();
     assert_eq!(p.disabled.as_ref().map(|x| x.0), Some("remove_me_to_reset"));
     assert!(p.extensions.is_empty());
+    // A data partition that is not there is not a pending reset.
+    fs::remove_dir_all(d.dir.join("data")).unwrap();
+    let p = d.plan();
+    let (by, why) = p.disabled.as_ref().unwrap();
+    assert_eq!(*by, "data-root");
+    assert_eq!(*why, format!("no data root at {}", d.data().display()));
 }
 
 #[test]
