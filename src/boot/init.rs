@@ -95,7 +95,7 @@ pub fn run(paths: &Paths, target: &Path, program: &Path, args: &[OsString]) -> R
     // is switched a failed exec is PID 1's exit: check it while the
     // hostapp alone is still an option.
     if !plan.extensions.is_empty() && !runnable(target, program) {
-        sys::umount(&cstring(target)?, 0)
+        sys::umount(&cstring(target)?, libc::MNT_DETACH)
             .map_err(|e| Error::io(format!("cannot unmount {}", target.display()), &e))?;
         let why = format!("{} is not a program in the union", program.display());
         hostapp_alone(&mut plan, target, &why)?;
