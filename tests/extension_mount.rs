@@ -433,8 +433,9 @@ fn init_switches_root_into_the_union_and_execs_the_init_program() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    // No `--`: what the kernel passes on reaches init as it is.
-    cmd += " -c '/bin/busybox cat /etc/file /plain-a; /bin/busybox test -d /proc/self && echo proc-moved'";
+    // No `--`: what the kernel passes on reaches init as it is, clustered
+    // flags and `-h` included.
+    cmd += " -c '/bin/busybox cat /etc/file /plain-a; /bin/busybox test -d /proc/self && echo proc-moved; echo \"$0 $1\"' -sb -h";
     let o = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &cmd])
         .env("B", d.applet())
@@ -443,7 +444,12 @@ fn init_switches_root_into_the_union_and_execs_the_init_program() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "override\na\nproc-moved\n", "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "override\na\nproc-moved\n-sb -h\n",
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
