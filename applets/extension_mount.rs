@@ -86,15 +86,21 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             Long("data-root") => paths.data_root = crate::dispatch::path_value(&mut p, "--data-root")?,
             Long("cmdline") => paths.cmdline = crate::dispatch::path_value(&mut p, "--cmdline")?,
             Long("kernel-release") => paths.kernel_release = Some(p.value()?.string()?),
+            // The kernel hands init the arguments it does not know: they
+            // are init's, whatever they look like (a usage error or this
+            // help as PID 1 would panic the kernel), clusters kept whole.
+            Short(c) if mode == Some(Mode::Init) => {
+                let mut a = OsString::from(format!("-{c}"));
+                if let Some(v) = p.optional_value() {
+                    a.push(v);
+                }
+                rest.push(a);
+            }
             Long("help") | Short('h') => {
                 crate::output::print(USAGE)?;
                 return Ok(0);
             }
-            // The kernel hands init the arguments it does not know: they
-            // are init's, whatever they look like (a usage error as PID 1
-            // would panic the kernel).
             Value(v) if mode == Some(Mode::Init) => rest.push(v),
-            Short(c) if mode == Some(Mode::Init) => rest.push(format!("-{c}").into()),
             Long(l) if mode == Some(Mode::Init) => {
                 let mut a = OsString::from(format!("--{l}"));
                 if let Some(v) = p.optional_value() {
@@ -106,10 +112,13 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             _ => return Err(arg.unexpected().into()),
         }
     }
-    // The plan lists absolute layer paths, and a mount resolves them after
-    // a chdir.
+    // The plan lists absolute layer paths, and the classic mount resolves
+    // them and the target after a chdir.
     if let Ok(cwd) = std::env::current_dir() {
-        for p in [&mut paths.sysroot, &mut paths.data_root] {
+        for p in [&mut paths.sysroot, &mut paths.data_root]
+            .into_iter()
+            .chain(target.as_mut())
+        {
             if p.is_relative() {
                 *p = cwd.join(&*p);
             }

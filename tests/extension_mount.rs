@@ -360,6 +360,27 @@ fn an_override_replaces_a_hostapp_file_and_a_plain_extension_cannot() {
 }
 
 #[test]
+fn a_relative_target_mounts_with_either_method() {
+    if !can_mount() {
+        return;
+    }
+    let d = mixed("relative");
+    let script = format!(
+        "umount \"$M\" && cd \"$M/..\" && \"$B\" --target mnt {} && cat mnt/etc/file",
+        d.args()
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    for method in ["", "short-links"] {
+        let o = d.mounted(&[("BER_EXTENSION_MOUNT_METHOD", method)], &script);
+        assert_eq!(o.status.code(), Some(0), "{method}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "override\n", "{method}: {}", stderr(&o));
+    }
+}
+
+#[test]
 fn sixty_extensions_all_mount_with_either_method() {
     if !can_mount() {
         return;
@@ -412,8 +433,9 @@ fn init_switches_root_into_the_union_and_execs_the_init_program() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    // No `--`: what the kernel passes on reaches init as it is.
-    cmd += " -c '/bin/busybox cat /etc/file /plain-a; /bin/busybox test -d /proc/self && echo proc-moved'";
+    // No `--`: what the kernel passes on reaches init as it is, clustered
+    // flags and `-h` included.
+    cmd += " -c '/bin/busybox cat /etc/file /plain-a; /bin/busybox test -d /proc/self && echo proc-moved; echo \"$0 $1\"' -sb -h";
     let o = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &cmd])
         .env("B", d.applet())
@@ -422,7 +444,56 @@ fn init_switches_root_into_the_union_and_execs_the_init_program() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "override\na\nproc-moved\n", "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "override\na\nproc-moved\n-sb -h\n",
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn init_boots_the_hostapp_alone_when_an_override_breaks_the_init_program() {
+    if !can_mount() {
+        return;
+    }
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        eprintln!("skipped: needs /bin/busybox (busybox-static)");
+        return;
+    }
+    let d = mixed("initbroken");
+    let top = overlay2::image(&d.hostapp_root(), "hostapp", 0);
+    fs::create_dir_all(top.join("bin")).unwrap();
+    fs::copy(busybox, top.join("bin/busybox")).unwrap();
+    symlink("busybox", top.join("bin/sh")).unwrap();
+    // The override's /bin/sh is no program: exec would fail after the
+    // switch, and PID 1 would exit.
+    file(&d.data(), "k10", "bin/sh", "not a program\n");
+    let cmd = format!(
+        "exec \"$B\" --init --target \"$M\" --init-program /bin/sh {} -c '/bin/busybox cat /etc/file'",
+        d.args()
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &cmd])
+        .env("B", d.applet())
+        .env("M", d.t.join("mnt"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(stdout(&o), "hostapp\n", "{err}");
+    assert!(
+        err.contains(
+            "extension-mount: booting the hostapp alone: /bin/sh is not a program in the union\n"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

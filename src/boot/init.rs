@@ -16,6 +16,7 @@ use super::plan::{plan, short_id, Plan};
 use super::render::{self, PREFIX};
 use super::{mount, Paths};
 use crate::error::{Error, Result};
+use crate::hostfs::host_lookup_path;
 use crate::output::eprint_line;
 use crate::sys::{self, cstring};
 
@@ -49,15 +50,28 @@ pub fn mount_union(paths: &Paths, target: &Path) -> Result<Plan> {
             Ok(plan)
         }
         Err(e) if !plan.extensions.is_empty() => {
-            say(&format!("booting the hostapp alone: {}", e.msg));
-            plan.extensions.clear();
-            mount::mount(&plan.lowerdir(), plan.method, target)
-                .map_err(|e| e.context(format!("hostapp {}", short_id(&plan.hostapp_id))))?;
-            say(&render::mounted(&plan, target));
+            hostapp_alone(&mut plan, target, &e.msg)?;
             Ok(plan)
         }
         Err(e) => Err(e.context(format!("hostapp {}", short_id(&plan.hostapp_id)))),
     }
+}
+
+/// Mounts the hostapp alone at `target` (free again), saying why.
+fn hostapp_alone(plan: &mut Plan, target: &Path, why: &str) -> Result<()> {
+    say(&format!("booting the hostapp alone: {why}"));
+    plan.extensions.clear();
+    mount::mount(&plan.lowerdir(), plan.method, target)
+        .map_err(|e| e.context(format!("hostapp {}", short_id(&plan.hostapp_id))))?;
+    say(&render::mounted(plan, target));
+    Ok(())
+}
+
+/// Whether `program` is an executable file in the union at `target`
+/// (symlinks resolved inside it, as they will be after the switch).
+fn runnable(target: &Path, program: &Path) -> bool {
+    host_lookup_path(target, program, true)
+        .is_some_and(|(_, m)| m.is_file() && m.mode() & 0o111 != 0)
 }
 
 pub fn run(paths: &Paths, target: &Path, program: &Path, args: &[OsString]) -> Result<i32> {
@@ -76,7 +90,16 @@ pub fn run(paths: &Paths, target: &Path, program: &Path, args: &[OsString]) -> R
         fs::create_dir_all(target)
             .map_err(|e| Error::io(format!("cannot create {}", target.display()), &e))?;
     }
-    mount_union(paths, target)?;
+    let mut plan = mount_union(paths, target)?;
+    // An override can hide or replace the init program, and once the root
+    // is switched a failed exec is PID 1's exit: check it while the
+    // hostapp alone is still an option.
+    if !plan.extensions.is_empty() && !runnable(target, program) {
+        sys::umount(&cstring(target)?, libc::MNT_DETACH)
+            .map_err(|e| Error::io(format!("cannot unmount {}", target.display()), &e))?;
+        let why = format!("{} is not a program in the union", program.display());
+        hostapp_alone(&mut plan, target, &why)?;
+    }
     move_api_mounts(target);
     switch_root(target)?;
     let mut argv = vec![cstring(program)?];

@@ -38,7 +38,10 @@ pub fn container_layers(root: &Path, id: &str) -> Result<Vec<PathBuf>, String> {
             quoted(mount_id)
         ));
     }
+    // Every layer path goes through the store: a symlinked store would
+    // take them all outside the data root.
     let store = root.join("overlay2");
+    real_dirs(&[&store])?;
     let mut layers = vec![diff_dir(&store, mount_id)?];
     let lower_file = store.join(mount_id).join("lower");
     // A layer with no parent has no `lower` file.
@@ -90,14 +93,20 @@ pub fn link_dir(text: &str) -> Option<&str> {
 fn diff_dir(store: &Path, dir: &str) -> Result<PathBuf, String> {
     let layer = store.join(dir);
     let diff = layer.join("diff");
-    for p in [&layer, &diff] {
+    real_dirs(&[&layer, &diff])?;
+    Ok(diff)
+}
+
+/// Each of `dirs` is a directory itself, not a symlink to one.
+fn real_dirs(dirs: &[&Path]) -> Result<(), String> {
+    for p in dirs {
         match fs::symlink_metadata(p) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(format!("{} is not a directory", p.display())),
             Err(_) => return Err(format!("{} is missing", p.display())),
         }
     }
-    Ok(diff)
+    Ok(())
 }
 
 /// One path component the engine could have written: no `/`, not `.` or
@@ -205,6 +214,20 @@ mod tests {
             .contains("not a layer name"));
         assert!(container_layers(r, "../d").is_err());
         assert!(container_layers(r, "nothere").is_err());
+    }
+
+    #[test]
+    fn an_overlay2_store_that_is_a_symlink_refuses_the_container() {
+        let s = store("storelink");
+        let r = &s.0;
+        let outside = r.join("outside");
+        fs::create_dir_all(outside.join("c/diff")).unwrap();
+        fs::create_dir_all(r.join("image/overlay2/layerdb/mounts/c")).unwrap();
+        fs::write(r.join("image/overlay2/layerdb/mounts/c/mount-id"), "c").unwrap();
+        fs::remove_dir_all(r.join("overlay2")).unwrap();
+        symlink(&outside, r.join("overlay2")).unwrap();
+        let err = container_layers(r, "c").unwrap_err();
+        assert!(err.ends_with("overlay2 is not a directory"), "{err}");
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub fn short_links_len(n: usize) -> usize {
     "lowerdir=".len() + digits + n.saturating_sub(1)
 }
 
-/// Mounts `layers` (leftmost on top) read-only at `target`. Returns the
+/// Mounts `layers` (leftmost on top) read-only at `target`, both absolute
+/// (the classic mount runs in `/proc/self/fd`). Returns the
 /// method that did it: when `lowerdir+` fails for any reason, the classic
 /// mount decides. Kernels before 6.8 refuse `lowerdir+` at the first layer
 /// (6.5 to 6.7) or only when the superblock is created (6.1's legacy

@@ -2,6 +2,7 @@
 //! extensions go over it in which order, which are skipped and why, and the
 //! exact layer list of the one overlay. Changes nothing.
 
+use std::cell::OnceCell;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,9 @@ use super::{Method, Paths};
 use crate::claims::{self, Verdict};
 use crate::error::{Error, Result};
 use crate::hostfs::host_lookup;
-use crate::labels::{self, CLASS, LEGACY_HOST_EXTENSION, OVERRIDE, PREFIX, REQUIRED_CLASS};
+use crate::labels::{
+    self, CLASS, KERNEL_ABI_ID, LEGACY_HOST_EXTENSION, OVERRIDE, PREFIX, REQUIRED_CLASS,
+};
 
 /// overlayfs stacks at most this many lower layers (OVL_MAX_STACK).
 pub const MAX_LAYERS: usize = 500;
@@ -19,6 +22,9 @@ pub const MAX_LAYERS: usize = 500;
 /// The command line is one line; cap what is read anyway.
 const MAX_CMDLINE: u64 = 64 << 10;
 const MAX_OS_RELEASE: u64 = 64 << 10;
+/// A kernel's Module.symvers is 1 to 2 MB; a bigger one would only stall
+/// the boot while it is hashed.
+pub const MAX_SYMVERS: u64 = 16 << 20;
 
 /// The file on the data partition whose absence means a purge is pending.
 pub const RESET_FILE: &str = "remove_me_to_reset";
@@ -115,7 +121,7 @@ pub fn plan(p: &Paths) -> Result<Plan> {
     if plan.disabled.is_some() {
         return Ok(plan);
     }
-    let host_files = HostFiles::read(&plan.hostapp_layers, &release);
+    let host_files = HostFiles::read(&plan.hostapp_layers);
     for (id, record) in extensions(&p.data_root, &mut plan.skipped) {
         let e = match admit(&p.data_root, &id, &record, &release, &cmdline, &host_files) {
             Ok(e) => e,
@@ -174,6 +180,13 @@ fn disabled_by(cmdline: &str, data_root: &Path) -> Option<(&'static str, String)
             return Some((word, format!("{word} on the kernel command line")));
         }
     }
+    // An unmounted data partition would otherwise read as a pending reset.
+    if fs::symlink_metadata(data_root).is_err() {
+        return Some((
+            "data-root",
+            format!("no data root at {}", data_root.display()),
+        ));
+    }
     let reset = data_root.parent().unwrap_or(data_root).join(RESET_FILE);
     if fs::symlink_metadata(&reset).is_err() {
         return Some((
@@ -231,21 +244,30 @@ fn extensions(data_root: &Path, skipped: &mut Vec<Skip>) -> Vec<(String, Record)
 }
 
 /// The hostapp's files the claims compare against.
-struct HostFiles {
-    symvers: Option<(String, String)>,
+struct HostFiles<'a> {
+    layers: &'a [PathBuf],
+    /// Hashed when a claim first needs it.
+    symvers: OnceCell<Option<(String, String)>>,
     os_release: Option<String>,
 }
 
-impl HostFiles {
-    fn read(layers: &[PathBuf], release: &str) -> HostFiles {
+impl HostFiles<'_> {
+    fn read(layers: &[PathBuf]) -> HostFiles<'_> {
         let os_release = ["/etc/os-release", "/usr/lib/os-release"]
             .iter()
             .find_map(|f| layer_file(layers, f))
             .and_then(|p| crate::json::read_text(&p, MAX_OS_RELEASE, true).ok());
         HostFiles {
-            symvers: symvers(layers, release),
+            layers,
+            symvers: OnceCell::new(),
             os_release,
         }
+    }
+
+    fn symvers(&self, release: &str) -> Option<(String, String)> {
+        self.symvers
+            .get_or_init(|| symvers(self.layers, release))
+            .clone()
     }
 }
 
@@ -254,6 +276,9 @@ impl HostFiles {
 fn symvers(layers: &[PathBuf], release: &str) -> Option<(String, String)> {
     let abs = claims::symvers_abs(release);
     let path = layer_file(layers, &abs).or_else(|| layer_file(layers, &format!("/usr{abs}")))?;
+    if fs::metadata(&path).ok()?.len() > MAX_SYMVERS {
+        return None;
+    }
     let sha = crate::sha256::of_file(&path).ok()?;
     Some((sha, path.display().to_string()))
 }
@@ -294,9 +319,14 @@ fn admit(
     // An extension that ships the kernel's modules carries the kernel's
     // identity too: with no balena_kernel_abi= on the command line, its
     // own Module.symvers is what its kernel-abi-id is about.
-    let symvers = symvers(&layers, release).or_else(|| host.symvers.clone());
-    let facts = claims::boot_host(release, cmdline, symvers, host.os_release.as_deref());
     let labels = r.labels().map(labels::extension_labels).unwrap_or_default();
+    // Hashed only for a claim that needs it: a boot reads what it must.
+    let symvers = if labels.contains_key(KERNEL_ABI_ID) {
+        symvers(&layers, release).or_else(|| host.symvers(release))
+    } else {
+        None
+    };
+    let facts = claims::boot_host(release, cmdline, symvers, host.os_release.as_deref());
     for c in claims::check(&labels, &facts) {
         let what = c.label.strip_prefix(PREFIX).unwrap_or(c.label);
         match c.verdict {

@@ -314,6 +314,35 @@ fn claims_skip_extensions_for_another_kernel_or_os() {
 }
 
 #[test]
+fn a_huge_module_symvers_is_not_hashed_at_boot() {
+    let d = Disk::new("bigsymvers");
+    d.ext(
+        "big",
+        "big",
+        &overlay(&format!(
+            r#","io.balena.image.kernel-abi-id":"{}""#,
+            "0".repeat(64)
+        )),
+    );
+    // Sparse: no disk, but every byte would be read and hashed.
+    let rel = format!("lib/modules/{RELEASE}/Module.symvers");
+    file(&d.data(), "big", &rel, "");
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(overlay2::image(&d.data(), "big", 0).join(&rel))
+        .unwrap();
+    f.set_len(super::plan::MAX_SYMVERS + 1).unwrap();
+    let p = d.plan();
+    let s = skipped(&p);
+    assert_eq!(s.len(), 1, "{s:?}");
+    // Not compared (hashed) at all: neither it nor the hostapp has one.
+    assert!(
+        s[0].1.starts_with("kernel-abi-id cannot be decided: "),
+        "{s:?}"
+    );
+}
+
+#[test]
 fn switches_on_the_command_line_and_a_pending_reset_disable_extensions() {
     let d = Disk::new("disabled");
     d.ext("e", "e", &overlay(""));
@@ -344,6 +373,12 @@ fn switches_on_the_command_line_and_a_pending_reset_disable_extensions() {
     let p = d.plan();
     assert_eq!(p.disabled.as_ref().map(|x| x.0), Some("remove_me_to_reset"));
     assert!(p.extensions.is_empty());
+    // A data partition that is not there is not a pending reset.
+    fs::remove_dir_all(d.dir.join("data")).unwrap();
+    let p = d.plan();
+    let (by, why) = p.disabled.as_ref().unwrap();
+    assert_eq!(*by, "data-root");
+    assert_eq!(*why, format!("no data root at {}", d.data().display()));
 }
 
 #[test]
