@@ -131,8 +131,11 @@ NO_UNWINDER := $(CURDIR)/target/no-unwinder
 NO_ARM_UNWIND_LD := $(CURDIR)/target/no-arm-unwind-tables.ld
 # Builds with std from source: the machine outliner, and panics without
 # their source location (the message stays): -17.7 KB on x86_64, the room
-# extension-mount takes.
-SOURCE_STD_RUSTFLAGS := -C llvm-args=-enable-machine-outliner=always -Z location-detail=none
+# extension-mount takes. No Debug formatting either (-3.8 KB): nothing the
+# binary prints uses it (messages quote values with Display, and text.rs
+# escapes them); only a panic's Debug payload would be empty, and the few
+# panics left unwrap Options, which have none.
+SOURCE_STD_RUSTFLAGS := -C llvm-args=-enable-machine-outliner=always -Z location-detail=none -Z fmt-debug=none
 MUSL_RUSTFLAGS := $(if $(MUSL_DEB),-L native=$(CURDIR)/target/musl-crt/$(TARGET))
 ifneq ($(findstring -musl,$(TARGET)),)
 ifeq ($(STD),source)

@@ -101,7 +101,7 @@ pub fn validate(labels: &Labels) -> Result<()> {
         }
         if key.chars().any(|c| c.is_control() || c == '=') {
             return Err(Error::new(format!(
-                "label name {key:?} has a control character or '='"
+                "label name \"{key}\" has a control character or '='"
             )));
         }
     }

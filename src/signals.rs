@@ -51,7 +51,7 @@ fn rtmax() -> libc::c_int {
 /// Parses a signal as kill(1) and runc accept it: a number, or a name in any
 /// case with or without `SIG` (`term`, `SIGTERM`, `RTMIN+2`).
 pub fn parse(text: &str) -> Result<libc::c_int> {
-    let bad = || Error::new(format!("unknown signal {text:?}"));
+    let bad = || Error::new(format!("unknown signal \"{text}\""));
     if let Ok(n) = text.parse::<libc::c_int>() {
         return if n > 0 && n <= rtmax() {
             Ok(n)

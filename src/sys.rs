@@ -13,7 +13,7 @@ pub fn cstring(s: impl AsRef<OsStr>) -> Result<CString> {
     let bytes = s.as_ref().as_bytes();
     CString::new(bytes).map_err(|_| {
         Error::new(format!(
-            "{:?} contains a NUL byte",
+            "\"{}\" contains a NUL byte",
             String::from_utf8_lossy(bytes)
         ))
     })
