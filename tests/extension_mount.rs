@@ -409,22 +409,30 @@ fn sixty_extensions_all_mount_with_either_method() {
     }
 }
 
-#[test]
-fn init_switches_root_into_the_union_and_execs_the_init_program() {
+/// The mixed disk with busybox-static as the hostapp's /bin/busybox and
+/// /bin/sh, for the `--init` tests; None (and said) when they cannot run.
+fn busybox_hostapp(tag: &str) -> Option<Disk> {
     if !can_mount() {
-        return;
+        return None;
     }
     let busybox = Path::new("/bin/busybox");
     if !busybox.exists() {
         eprintln!("skipped: needs /bin/busybox (busybox-static)");
-        return;
+        return None;
     }
-    let d = mixed("init");
-    let h = d.hostapp_root();
-    let top = overlay2::image(&h, "hostapp", 0);
+    let d = mixed(tag);
+    let top = overlay2::image(&d.hostapp_root(), "hostapp", 0);
     fs::create_dir_all(top.join("bin")).unwrap();
     fs::copy(busybox, top.join("bin/busybox")).unwrap();
     symlink("busybox", top.join("bin/sh")).unwrap();
+    Some(d)
+}
+
+#[test]
+fn init_switches_root_into_the_union_and_execs_the_init_program() {
+    let Some(d) = busybox_hostapp("init") else {
+        return;
+    };
     let mut cmd = format!(
         "exec \"$B\" --init --target \"$M\" --init-program /bin/sh {}",
         d.args()
@@ -454,19 +462,9 @@ fn init_switches_root_into_the_union_and_execs_the_init_program() {
 
 #[test]
 fn init_boots_the_hostapp_alone_when_an_override_breaks_the_init_program() {
-    if !can_mount() {
+    let Some(d) = busybox_hostapp("initbroken") else {
         return;
-    }
-    let busybox = Path::new("/bin/busybox");
-    if !busybox.exists() {
-        eprintln!("skipped: needs /bin/busybox (busybox-static)");
-        return;
-    }
-    let d = mixed("initbroken");
-    let top = overlay2::image(&d.hostapp_root(), "hostapp", 0);
-    fs::create_dir_all(top.join("bin")).unwrap();
-    fs::copy(busybox, top.join("bin/busybox")).unwrap();
-    symlink("busybox", top.join("bin/sh")).unwrap();
+    };
     // The override's /bin/sh is no program: exec would fail after the
     // switch, and PID 1 would exit.
     file(&d.data(), "k10", "bin/sh", "not a program\n");
