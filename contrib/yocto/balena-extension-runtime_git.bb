@@ -22,7 +22,7 @@
 SUMMARY = "OCI runtime for balenaOS hostapp extensions"
 DESCRIPTION = "A runc-compatible OCI runtime that installs and removes hostapp \
 extensions through their hooks, with the extension proxy, extension-inspect, \
-state-dump and balena-extension-manager applets in the same binary."
+state-dump, balena-extension-manager and extension-mount applets in the same binary."
 HOMEPAGE = "https://github.com/balena-os/balena-extension-runtime"
 LICENSE = "Apache-2.0"
 LIC_FILES_CHKSUM = "file://Cargo.toml;beginline=11;endline=11;md5=2507bd5f0713f05419cd2f22fa06fe62"
@@ -45,7 +45,10 @@ export BUILD_COMMIT = "${@d.getVar('SRCREV')[:12]}"
 CARGO_BUILD_FLAGS:append = " --bin balena-extension-runtime"
 
 # Applet names: the binary chooses what to run by the name it was called by.
-APPLET_LINKS = "balena-extension-proxy extension-inspect state-dump balena-extension-manager"
+# extension-mount is PID 1 of the initramfs at boot (README, "On a device
+# image"): the initramfs image adds this package's binary and that link.
+APPLET_LINKS = "balena-extension-proxy extension-inspect state-dump balena-extension-manager \
+    extension-mount balena-extension-mount"
 
 do_install:append() {
     for link in ${APPLET_LINKS}; do
