@@ -147,11 +147,16 @@ pub fn array(items: impl Iterator<Item = String>) -> String {
 /// Reads a whole text file of at most `cap` bytes, refusing symlinks when
 /// `nofollow` is set, and anything but a regular file (see `readfile`).
 pub fn read_text(path: &Path, cap: u64, nofollow: bool) -> Result<String> {
-    read_text_from(crate::readfile::open(path, nofollow)?, path, cap)
+    utf8(crate::readfile::read(path, cap, nofollow)?, path)
 }
 
+/// The same for a file the caller opened itself.
 pub fn read_text_from(file: File, path: &Path, cap: u64) -> Result<String> {
-    String::from_utf8(crate::readfile::read_from(file, path, cap)?)
+    utf8(crate::readfile::read_from(file, path, cap)?, path)
+}
+
+fn utf8(bytes: Vec<u8>, path: &Path) -> Result<String> {
+    String::from_utf8(bytes)
         .map_err(|_| Error::new(format!("{} is not UTF-8 text", path.display())))
 }
 

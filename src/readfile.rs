@@ -64,13 +64,18 @@ fn kind(mode: libc::mode_t) -> Option<&'static str> {
 
 /// Reads the whole of `path`, at most `cap` bytes.
 pub fn read(path: &Path, cap: u64, nofollow: bool) -> Result<Vec<u8>> {
-    read_from(open(path, nofollow)?, path, cap)
+    read_capped(open(path, nofollow)?, path, cap)
 }
 
-/// Reads the whole of an open file (checked to be regular here too, for
-/// callers that opened it themselves), at most `cap` bytes.
+/// Reads the whole of a file its caller opened itself (so checked to be
+/// regular here), at most `cap` bytes.
 pub fn read_from(file: File, path: &Path, cap: u64) -> Result<Vec<u8>> {
     check_regular(&file, path)?;
+    read_capped(file, path, cap)
+}
+
+/// Reads an open regular file, at most `cap` bytes.
+fn read_capped(file: File, path: &Path, cap: u64) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(cap + 1)
         .read_to_end(&mut bytes)
