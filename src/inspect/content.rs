@@ -290,14 +290,7 @@ mod tests {
         fs::write(host.join("usr/lib64/ld-linux-x86-64.so.2"), "").unwrap();
         std::os::unix::fs::symlink("usr/bin", host.join("bin")).unwrap();
         std::os::unix::fs::symlink("/usr/lib64", host.join("lib64")).unwrap();
-        let mut f = Findings {
-            invalid: Vec::new(),
-            incompatible: Vec::new(),
-            warnings: Vec::new(),
-        };
-        let view = View { layers: vec![ext] };
-        let (_, s) = check_content(&view, &host, None, &mut f);
-        assert_eq!(s.dangerous, 2, "{:?}", f.incompatible);
+        let f = dangerous_shadows(ext, &host, 2);
         assert_eq!(
             f.incompatible[0],
             "the extension shadows /bin (hides the shell: the host's /bin is a symlink to /usr/bin)"
@@ -308,6 +301,19 @@ mod tests {
             f.incompatible
         );
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Checks `ext` against `host`, expecting `dangerous` dangerous shadows.
+    fn dangerous_shadows(ext: std::path::PathBuf, host: &Path, dangerous: u64) -> Findings {
+        let mut f = Findings {
+            invalid: Vec::new(),
+            incompatible: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let view = View { layers: vec![ext] };
+        let (_, s) = check_content(&view, host, None, &mut f);
+        assert_eq!(s.dangerous, dangerous, "{:?}", f.incompatible);
+        f
     }
 
     #[test]
@@ -331,14 +337,7 @@ mod tests {
             host.join("lib64/ld-linux-x86-64.so.2"),
         )
         .unwrap();
-        let mut f = Findings {
-            invalid: Vec::new(),
-            incompatible: Vec::new(),
-            warnings: Vec::new(),
-        };
-        let view = View { layers: vec![ext] };
-        let (_, s) = check_content(&view, &host, None, &mut f);
-        assert_eq!(s.dangerous, 2, "{:?}", f.incompatible);
+        let f = dangerous_shadows(ext, &host, 2);
         let all = f.incompatible.join("\n");
         assert!(
             all.contains(&format!(
